@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Run the whole signalgate test suite on a (possibly fresh) Debian 12 machine.
+#
+#   scripts/test.sh [extra cargo test args...]
+#
+# Steps:
+#   1. make sure MariaDB, PostgreSQL and Redis are installed (apt-get, only what
+#      is missing) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
+#      root@127.0.0.1 (MariaDB, empty password) and postgres@127.0.0.1
+#      (PostgreSQL, trust) can log in over TCP;
+#   2. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
+#
+# Extra arguments are passed to `cargo test` right after `--all-targets`
+# (cargo arguments such as a test-name filter or `--test NAME`, not libtest
+# arguments).
+#
+# Environment:
+#   SIGNALGATE_TEST_SKIP_CARGO=1   only prepare the services and print the URLs;
+#                                  skip fmt/clippy/test (used to test this script).
+#   SIGNALGATE_TEST_WAIT_SECS=N    how long to wait for each service (default 60).
+#   SIGNALGATE_TEST_MYSQL_URL, SIGNALGATE_TEST_POSTGRES_URL,
+#   SIGNALGATE_TEST_REDIS_URL      override the service URLs passed to the tests.
+#
+# Idempotent: when everything is already installed and running it only probes
+# the services and moves on. It runs as root (CI and dev machines do); nothing
+# here uses systemd.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+export DEBIAN_FRONTEND=noninteractive
+WAIT_SECS="${SIGNALGATE_TEST_WAIT_SECS:-60}"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+info() { printf '  %s\n' "$*"; }
+die() {
+    printf '\nERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# probe SNIPPET: run a bash snippet, bounded by `timeout 5`, output hidden.
+probe() { timeout 5 bash -c "$1" >/dev/null 2>&1; }
+
+# wait_for NAME SNIPPET: poll SNIPPET until it succeeds or WAIT_SECS elapse.
+# Polling against a deadline, never a fixed sleep used as synchronisation.
+wait_for() {
+    local name="$1" snippet="$2"
+    local deadline=$((SECONDS + WAIT_SECS)) tries=0
+    until probe "$snippet"; do
+        tries=$((tries + 1))
+        if ((SECONDS >= deadline)); then
+            return 1
+        fi
+        if ((tries % 5 == 0)); then
+            info "still waiting for $name ($((deadline - SECONDS)) s left)..."
+        fi
+        sleep 1
+    done
+    info "$name is ready"
+}
+
+# ---------------------------------------------------------------------------
+section "Packages"
+missing=()
+command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if ((${#missing[@]} > 0)); then
+    info "installing: ${missing[*]}"
+    apt-get update
+    apt-get install -y "${missing[@]}"
+else
+    info "MariaDB, PostgreSQL and Redis are installed"
+fi
+
+# ---------------------------------------------------------------------------
+section "MariaDB (127.0.0.1:3306)"
+# `mariadb-admin ping` exits 0 whenever the server answers, even with
+# "access denied", so it is a pure liveness probe. Force TCP.
+MARIADB_PING='mariadb-admin --protocol=TCP -h 127.0.0.1 -P 3306 -u root --connect-timeout=3 ping'
+MARIADB_LOGIN='mariadb --protocol=TCP -h 127.0.0.1 -P 3306 -u root --password= -e "SELECT 1"'
+if probe "$MARIADB_PING"; then
+    info "already running"
+else
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld
+    if [[ ! -d /var/lib/mysql/mysql ]]; then
+        info "initialising the data directory (mariadb-install-db)"
+        mariadb-install-db --user=mysql >/dev/null
+    fi
+    info "starting mariadbd"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_for MariaDB "$MARIADB_PING" ||
+        die "MariaDB did not answer on 127.0.0.1:3306 within ${WAIT_SECS}s (see /var/log/mysql/ and the server's error log)"
+fi
+if probe "$MARIADB_LOGIN"; then
+    info "root@127.0.0.1 logs in with an empty password"
+else
+    info "root cannot log in over TCP with an empty password: fixing it through the unix socket"
+    mariadb -u root -e "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('');
+        CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY '';
+        GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
+        FLUSH PRIVILEGES;" ||
+        die "could not reconfigure MariaDB root (socket login as root failed)"
+    probe "$MARIADB_LOGIN" ||
+        die "MariaDB root@127.0.0.1 still cannot log in with an empty password"
+    info "fixed"
+fi
+
+# ---------------------------------------------------------------------------
+section "PostgreSQL (127.0.0.1:5432)"
+PG_READY='pg_isready -q -h 127.0.0.1 -p 5432'
+PG_LOGIN='PGPASSWORD= psql -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc "SELECT 1"'
+pg_version=""
+for d in /etc/postgresql/*/; do # first cluster version, like `ls /etc/postgresql | head -1`
+    [[ -d "$d" ]] && pg_version="$(basename "$d")" && break
+done
+if probe "$PG_READY"; then
+    info "already running"
+else
+    if [[ -z "$pg_version" || ! -d "/etc/postgresql/$pg_version/main" ]]; then
+        pg_version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)"
+        info "no cluster found: creating $pg_version/main"
+        pg_createcluster "$pg_version" main
+    fi
+    info "starting cluster $pg_version/main"
+    # Returns non-zero if it is already starting; the readiness wait decides.
+    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start ||
+        info "pg_ctlcluster start returned non-zero; waiting anyway"
+    wait_for PostgreSQL "$PG_READY" ||
+        die "PostgreSQL did not answer on 127.0.0.1:5432 within ${WAIT_SECS}s (see /var/log/postgresql/)"
+fi
+if probe "$PG_LOGIN"; then
+    info "postgres@127.0.0.1 logs in without a password"
+else
+    hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
+    [[ -n "$pg_version" && -f "$hba" ]] ||
+        die "PostgreSQL refuses postgres@127.0.0.1 and no pg_hba.conf was found under /etc/postgresql"
+    info "adding 'host all all 127.0.0.1/32 trust' at the top of $hba"
+    { echo "host all all 127.0.0.1/32 trust"; cat "$hba"; } >"$hba.tmp"
+    cat "$hba.tmp" >"$hba" # rewrite in place: keeps the file's owner and mode
+    rm -f "$hba.tmp"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
+    wait_for "PostgreSQL trust login" "$PG_LOGIN" ||
+        die "PostgreSQL still refuses postgres@127.0.0.1 without a password"
+fi
+
+# ---------------------------------------------------------------------------
+section "Redis (127.0.0.1:6379)"
+# shellcheck disable=SC2016 # expanded by the probe's own bash
+REDIS_PING='[[ "$(redis-cli -h 127.0.0.1 -p 6379 ping)" == PONG ]]'
+if probe "$REDIS_PING"; then
+    info "already running"
+else
+    info "starting redis-server"
+    redis_extra=()
+    [[ -d /var/lib/redis ]] && redis_extra+=(--dir /var/lib/redis)
+    [[ -d /var/log/redis ]] && redis_extra+=(--logfile /var/log/redis/ci.log)
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no "${redis_extra[@]}"
+    wait_for Redis "$REDIS_PING" ||
+        die "Redis did not answer PONG on 127.0.0.1:6379 within ${WAIT_SECS}s"
+fi
+
+# ---------------------------------------------------------------------------
+section "Test environment"
+export SIGNALGATE_TEST_MYSQL_URL="${SIGNALGATE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+export SIGNALGATE_TEST_POSTGRES_URL="${SIGNALGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+export SIGNALGATE_TEST_REDIS_URL="${SIGNALGATE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+info "SIGNALGATE_TEST_MYSQL_URL=$SIGNALGATE_TEST_MYSQL_URL"
+info "SIGNALGATE_TEST_POSTGRES_URL=$SIGNALGATE_TEST_POSTGRES_URL"
+info "SIGNALGATE_TEST_REDIS_URL=$SIGNALGATE_TEST_REDIS_URL"
+
+if [[ "${SIGNALGATE_TEST_SKIP_CARGO:-}" == 1 ]]; then
+    section "SIGNALGATE_TEST_SKIP_CARGO=1: services ready, skipping cargo steps"
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------
+section "Rust toolchain"
+# rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+    export PATH="$cargo_bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found. Install a rustup toolchain (rust-version in Cargo.toml; Debian's rustc is too old) and put ~/.cargo/bin on PATH"
+for component in rustfmt clippy; do
+    sub="${component/rustfmt/fmt}"
+    if ! cargo "$sub" --version >/dev/null 2>&1; then
+        info "cargo $sub missing; trying: rustup component add $component"
+        if ! command -v rustup >/dev/null 2>&1 || ! rustup component add "$component"; then
+            die "cargo $sub is not available (rustup component add $component)"
+        fi
+    fi
+done
+cargo --version
+rustc --version
+
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+section "cargo test --all-targets $* -- --test-threads=4"
+cargo test --all-targets "$@" -- --test-threads=4

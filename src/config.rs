@@ -1,0 +1,396 @@
+//! Configuration: one [`Config`] struct filled from, in rising precedence, built-in defaults, an
+//! optional TOML file (`--config`), `SIGNALGATE_*` environment variables and command-line flags.
+//! Every field is documented in `signalgate --help`; database URLs are redacted when logged.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{
+    ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource,
+};
+use serde::{Deserialize, Serialize};
+
+/// The embedded default database, used when no `--database-url` is given.
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/signalgate.db";
+
+/// signalgate: pushes strategy snapshots and events from MySQL/PostgreSQL/SQLite to dashboards
+/// over Socket.IO, and serves first paint over REST.
+#[derive(Debug, Parser)]
+#[command(name = "signalgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the gateway (applies migrations first unless --no-migrate).
+    Serve(ServeArgs),
+    /// Apply the schema migrations (or revert the latest with --down) and exit.
+    Migrate(MigrateArgs),
+    /// Run only the demo writer: simulate strategies writing bars, snapshots and events.
+    Demo(DemoArgs),
+}
+
+/// `serve` flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Also run the demo writer in-process.
+    #[arg(long, env = "SIGNALGATE_DEMO")]
+    pub demo: bool,
+    /// Do not apply migrations at start.
+    #[arg(long, env = "SIGNALGATE_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Demo settings (with --demo).
+    #[command(flatten)]
+    pub demo_args: DemoArgs,
+}
+
+/// `migrate` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Revert the most recently applied migration instead.
+    #[arg(long)]
+    pub down: bool,
+}
+
+/// Demo writer settings.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Milliseconds of real time per simulated 1-minute bar (demo time runs faster than real time).
+    #[arg(long, env = "SIGNALGATE_DEMO_TICK_MS", default_value_t = 1000)]
+    pub demo_tick_ms: u64,
+    /// Bars of history written at start when a series is empty.
+    #[arg(long, env = "SIGNALGATE_DEMO_HISTORY", default_value_t = 240)]
+    pub demo_history: u32,
+    /// Stop after this many ticks (0 = run forever).
+    #[arg(long, env = "SIGNALGATE_DEMO_TICKS", default_value_t = 0)]
+    pub demo_ticks: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            demo_tick_ms: 1000,
+            demo_history: 240,
+            demo_ticks: 0,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every tunable of the gateway.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// TOML file with any of these settings (keys as the long flags, with underscores).
+    #[arg(long, env = "SIGNALGATE_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SIGNALGATE_LISTEN",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// mysql://, postgres:// or sqlite:// URL. Without it an embedded SQLite file
+    /// (data/signalgate.db) is created and used.
+    #[arg(long, env = "SIGNALGATE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Maximum database connections in the pool.
+    #[arg(
+        long,
+        env = "SIGNALGATE_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a database connection before failing with 503 (ms).
+    #[arg(
+        long,
+        env = "SIGNALGATE_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Time zone of VnPy's naive bar datetimes (IANA name, e.g. Asia/Shanghai); served as UTC.
+    #[arg(
+        long,
+        env = "SIGNALGATE_BARS_TIMEZONE",
+        default_value = "UTC",
+        global = true
+    )]
+    pub bars_timezone: String,
+
+    /// Idle poll interval for new rows (ms). PostgreSQL is also woken by NOTIFY.
+    #[arg(
+        long,
+        env = "SIGNALGATE_POLL_INTERVAL_MS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub poll_interval_ms: u64,
+
+    /// Most events read per variant per poll; a full batch triggers an immediate re-poll.
+    #[arg(
+        long,
+        env = "SIGNALGATE_POLL_BATCH",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub poll_batch: u32,
+
+    /// Recent events kept in memory per variant, so most resumes need no database query.
+    #[arg(
+        long,
+        env = "SIGNALGATE_RING_CAPACITY",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub ring_capacity: usize,
+
+    /// Most events returned in a subscribe ack; beyond it the ack says truncated:true.
+    #[arg(
+        long,
+        env = "SIGNALGATE_RESUME_CAP",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub resume_cap: u32,
+
+    /// Most variants one socket may subscribe to.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_SUBSCRIPTIONS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub max_subscriptions: usize,
+
+    /// Most vt_symbols in one subscribe request.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_SYMBOLS",
+        default_value_t = 64,
+        global = true
+    )]
+    pub max_symbols: usize,
+
+    /// Packets queued per socket before the client counts as too slow and is disconnected.
+    #[arg(
+        long,
+        env = "SIGNALGATE_SOCKET_BUFFER",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub socket_buffer: usize,
+
+    /// Engine.IO heartbeat: ping interval (ms).
+    #[arg(
+        long,
+        env = "SIGNALGATE_PING_INTERVAL_MS",
+        default_value_t = 25000,
+        global = true
+    )]
+    pub ping_interval_ms: u64,
+
+    /// Engine.IO heartbeat: a peer silent this long after a ping is dead (ms).
+    #[arg(
+        long,
+        env = "SIGNALGATE_PING_TIMEOUT_MS",
+        default_value_t = 20000,
+        global = true
+    )]
+    pub ping_timeout_ms: u64,
+
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(
+        long,
+        env = "SIGNALGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Invalid {
+        /// File path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl Config {
+    /// Defaults only (what tests start from).
+    pub fn default_for_tests() -> Self {
+        let cli = Cli::parse_from(["signalgate"]);
+        cli.config
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(DEFAULT_SQLITE_URL)
+    }
+
+    /// Pool acquire timeout.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    /// The bars' time zone.
+    pub fn bars_tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.bars_timezone.parse().map_err(|_| {
+            ConfigError::Value(format!(
+                "--bars-timezone: unknown time zone '{}'; use an IANA name like Asia/Shanghai",
+                self.bars_timezone
+            ))
+        })
+    }
+
+    /// Checks values that clap cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bars_tz()?;
+        let positive = [
+            ("--poll-interval-ms", self.poll_interval_ms),
+            ("--poll-batch", u64::from(self.poll_batch)),
+            ("--ring-capacity", self.ring_capacity as u64),
+            ("--resume-cap", u64::from(self.resume_cap)),
+            ("--socket-buffer", self.socket_buffer as u64),
+            ("--db-max-connections", u64::from(self.db_max_connections)),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::Value(format!("{name} must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the command line and environment, then fills every setting that was left at its
+/// default from the TOML file named by `--config`, if any.
+pub fn load() -> Result<Cli, ConfigError> {
+    load_from(std::env::args_os())
+}
+
+/// [`load`] with explicit arguments (tests).
+pub fn load_from<I, T>(args: I) -> Result<Cli, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| ConfigError::Value(e.to_string()))?;
+    if let Some(path) = cli.config.config.clone() {
+        cli.config = overlay_file(cli.config, &matches, &path)?;
+    }
+    cli.config.validate()?;
+    Ok(cli)
+}
+
+fn overlay_file(
+    config: Config,
+    matches: &ArgMatches,
+    path: &PathBuf,
+) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file: BTreeMap<String, toml::Value> =
+        toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut merged = serde_json::to_value(&config).map_err(|e| invalid(e.to_string()))?;
+    let Some(obj) = merged.as_object_mut() else {
+        return Err(invalid("internal: config is not an object".into()));
+    };
+    for (key, value) in file {
+        // Unknown keys are passed through so deserialisation names them in its error.
+        let explicit = obj.contains_key(&key)
+            && matches!(
+                matches.value_source(&key),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            );
+        if !explicit {
+            let json = serde_json::to_value(value).map_err(|e| invalid(e.to_string()))?;
+            obj.insert(key, json);
+        }
+    }
+    let mut out: Config = serde_json::from_value(merged).map_err(|e| invalid(e.to_string()))?;
+    out.config = Some(path.clone());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_fills_defaults_but_flags_win() {
+        let dir = std::env::temp_dir().join(format!("sg-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "poll_interval_ms = 250\nlisten = \"127.0.0.1:4000\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let cli = load_from(["signalgate", "--config", p, "--listen", "127.0.0.1:5000"]).unwrap();
+        assert_eq!(cli.config.poll_interval_ms, 250);
+        assert_eq!(cli.config.listen.port(), 5000);
+
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        let err = load_from(["signalgate", "--config", p])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn bad_timezone_is_named() {
+        let err = load_from(["signalgate", "--bars-timezone", "Mars/Base"]).unwrap_err();
+        assert!(err.to_string().contains("--bars-timezone"));
+    }
+}

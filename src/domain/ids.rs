@@ -1,0 +1,190 @@
+//! Validated identifiers. Each `parse` returns a [`ParseError`] whose message names what is wrong,
+//! so the HTTP and Socket.IO layers can forward it verbatim.
+
+use std::fmt;
+
+/// Longest variant / instance / symbol name, matching the `VARCHAR(64)` columns.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Why an identifier was rejected; `Display` is a human sentence without the parameter name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+fn check_name(kind: &str, raw: &str) -> Result<(), ParseError> {
+    if raw.is_empty() {
+        return Err(ParseError(format!("{kind} must not be empty")));
+    }
+    let len = raw.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(ParseError(format!(
+            "{kind} is {len} characters long; the maximum is {MAX_NAME_LEN}"
+        )));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(ParseError(format!(
+            "{kind} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `raw`: 1 to 64 characters, no control characters.
+            pub fn parse(raw: &str) -> Result<Self, ParseError> {
+                check_name($kind, raw)?;
+                Ok(Self(raw.to_owned()))
+            }
+
+            /// The validated name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A strategy variant name (`monitor_signal_*.variant`).
+    Variant,
+    "variant"
+);
+name_type!(
+    /// A strategy instance id (`monitor_signal_*.instance_id`).
+    InstanceId,
+    "instance_id"
+);
+
+/// A VnPy `vt_symbol`: `symbol.exchange`, split at the last dot (`rb2405.SHFE`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct VtSymbol(String);
+
+impl VtSymbol {
+    /// Validates `raw` and requires both a symbol and an exchange part.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        check_name("vt_symbol", raw)?;
+        match raw.rsplit_once('.') {
+            Some((sym, ex)) if !sym.is_empty() && !ex.is_empty() => Ok(Self(raw.to_owned())),
+            _ => Err(ParseError(format!(
+                "vt_symbol '{raw}' must be SYMBOL.EXCHANGE, e.g. rb2405.SHFE"
+            ))),
+        }
+    }
+
+    /// The full `symbol.exchange` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the last dot.
+    pub fn symbol(&self) -> &str {
+        self.0.rsplit_once('.').map_or("", |(s, _)| s)
+    }
+
+    /// The part after the last dot.
+    pub fn exchange(&self) -> &str {
+        self.0.rsplit_once('.').map_or("", |(_, e)| e)
+    }
+}
+
+impl fmt::Display for VtSymbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A VnPy bar interval as stored in `dbbardata.interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Interval {
+    /// `1m`
+    #[serde(rename = "1m")]
+    Minute,
+    /// `1h`
+    #[serde(rename = "1h")]
+    Hour,
+    /// `d`
+    #[serde(rename = "d")]
+    Daily,
+    /// `w`
+    #[serde(rename = "w")]
+    Weekly,
+}
+
+impl Interval {
+    /// Accepts VnPy's values: `1m`, `1h`, `d`, `w`.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        match raw {
+            "1m" => Ok(Self::Minute),
+            "1h" => Ok(Self::Hour),
+            "d" => Ok(Self::Daily),
+            "w" => Ok(Self::Weekly),
+            _ => Err(ParseError(format!(
+                "unknown interval '{raw}'; expected one of 1m, 1h, d, w"
+            ))),
+        }
+    }
+
+    /// The value stored in `dbbardata.interval`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minute => "1m",
+            Self::Hour => "1h",
+            Self::Daily => "d",
+            Self::Weekly => "w",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_rules() {
+        assert!(Variant::parse("trend_v1").is_ok());
+        assert!(Variant::parse("").is_err());
+        assert!(Variant::parse(&"x".repeat(65)).is_err());
+        assert!(Variant::parse(&"é".repeat(64)).is_ok());
+        let err = Variant::parse("a\u{7}b").unwrap_err();
+        assert!(err.0.contains("control"), "{err}");
+    }
+
+    #[test]
+    fn vt_symbol_splits_at_last_dot() {
+        let s = VtSymbol::parse("IF2406.CFFEX").unwrap();
+        assert_eq!((s.symbol(), s.exchange()), ("IF2406", "CFFEX"));
+        let s = VtSymbol::parse("a.b.SSE").unwrap();
+        assert_eq!((s.symbol(), s.exchange()), ("a.b", "SSE"));
+        for bad in ["rb2405", "rb2405.", ".SHFE", ""] {
+            assert!(VtSymbol::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn intervals() {
+        for ok in ["1m", "1h", "d", "w"] {
+            assert_eq!(Interval::parse(ok).unwrap().as_str(), ok);
+        }
+        assert!(Interval::parse("5m").unwrap_err().0.contains("5m"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Domain types shared by every layer: validated identifiers ([`Variant`], [`VtSymbol`],
+//! [`Interval`]), the wire shapes ([`Snapshot`], [`Event`], [`Bar`]) and time helpers.
+//!
+//! Parsing happens once, at the edge (HTTP query, Socket.IO payload, CLI); everything behind it
+//! takes the validated newtypes.
+
+mod bars;
+mod ids;
+mod model;
+mod time;
+
+pub use bars::{Bar, bucket_bars};
+pub use ids::{InstanceId, Interval, ParseError, Variant, VtSymbol};
+pub use model::{Event, EventType, Snapshot, VariantSummary, parse_payload};
+pub use time::{fmt_time, parse_time};

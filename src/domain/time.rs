@@ -1,0 +1,48 @@
+//! Time parsing and formatting. The wire format is RFC 3339 in UTC with microseconds
+//! (`2024-05-01T09:30:00.000000Z`).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+
+/// Formats a UTC time the way every JSON response does.
+pub fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses a client-supplied time: RFC 3339 with an offset, a naive `YYYY-MM-DDTHH:MM:SS[.f]`
+/// (taken as UTC), or a bare date (midnight UTC). The error text shows the accepted forms.
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(raw, fmt) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Some(t) = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
+    }
+    Err(format!(
+        "'{raw}' is not a time; use RFC 3339 such as 2024-05-01T09:30:00Z"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_micros() {
+        let t = parse_time("2024-05-01T09:30:00.123456+08:00").unwrap();
+        assert_eq!(fmt_time(&t), "2024-05-01T01:30:00.123456Z");
+        assert_eq!(
+            fmt_time(&parse_time("2024-05-01").unwrap()),
+            "2024-05-01T00:00:00.000000Z"
+        );
+        assert!(parse_time("2024-05-01T09:30:00").is_ok());
+        assert!(parse_time("yesterday").unwrap_err().contains("yesterday"));
+    }
+}

@@ -1,0 +1,16 @@
+//! `GET /api/variants`: every variant with its instances and latest update.
+
+use axum::{Json, Router, extract::State, routing::get};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/variants", get(list))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let variants = state.store.variants().await?;
+    Ok(Json(json!({ "variants": variants })))
+}

@@ -1,0 +1,85 @@
+//! The `signalgate` binary: parses configuration, sets up logging and runs a subcommand.
+
+use anyhow::Context;
+use signalgate::{
+    Application, BuildOptions,
+    config::{self, Command, ServeArgs},
+    store, telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = config::load()?;
+    telemetry::init(cli.config.log_format);
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            let app = Application::build(
+                config,
+                BuildOptions {
+                    migrate: !args.no_migrate,
+                    demo: args.demo.then_some(args.demo_args),
+                },
+            )
+            .await?;
+            let addr = app.local_addr()?;
+            tracing::info!(
+                "listening on http://{addr} (REST under /api, Socket.IO under /socket.io)"
+            );
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate(args) => {
+            let s = connect(&config).await?;
+            if args.down {
+                if s.migrate_down().await? {
+                    tracing::info!("reverted the latest migration");
+                } else {
+                    tracing::info!("no migration to revert");
+                }
+            } else {
+                s.migrate().await?;
+                tracing::info!("migrations applied");
+            }
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let s = connect(&config).await?;
+            s.migrate().await?;
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            signalgate::demo::run(s, args, config.bars_tz()?, rx).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn connect(config: &config::Config) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
+    let url = config.database_url();
+    store::connect(
+        url,
+        &store::PoolOptions {
+            max_connections: config.db_max_connections,
+            acquire_timeout: config.acquire_timeout(),
+        },
+    )
+    .await
+    .with_context(|| format!("connecting to {}", store::redact_url(url)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,329 @@
+//! Storage: one [`Store`] trait for everything the gateway reads (and the demo writes), one sqlx
+//! implementation per backend, picked by the URL scheme (`mysql://`, `postgres://`, `sqlite://`).
+//!
+//! Every query is parameterised. Times cross this boundary as `DateTime<Utc>` for the signal
+//! tables and as naive local times for VnPy's bar tables (the caller converts with
+//! `--bars-timezone`).
+
+mod error;
+mod mysql;
+mod postgres;
+mod query;
+mod sqlite;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::domain::{Event, EventType, Interval, Snapshot, VariantSummary, VtSymbol};
+
+pub use error::StoreError;
+
+/// Connection pool settings (from the CLI / config file).
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Maximum connections in the pool.
+    pub max_connections: u32,
+    /// How long a query may wait for a free connection before the request fails with 503.
+    pub acquire_timeout: Duration,
+}
+
+/// Which time column `GET /api/events?time_field=` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeField {
+    /// `created_at` (default).
+    #[default]
+    CreatedAt,
+    /// `bar_dt`.
+    BarDt,
+}
+
+impl TimeField {
+    /// The column name.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::BarDt => "bar_dt",
+        }
+    }
+}
+
+/// A range read of one variant's events, ascending by `seq`.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    /// Variant to read.
+    pub variant: String,
+    /// Only these symbols (empty = all).
+    pub vt_symbols: Vec<VtSymbol>,
+    /// Only this type.
+    pub event_type: Option<EventType>,
+    /// Column `start`/`end` apply to.
+    pub time_field: TimeField,
+    /// Inclusive lower bound.
+    pub start: Option<DateTime<Utc>>,
+    /// Inclusive upper bound.
+    pub end: Option<DateTime<Utc>>,
+    /// Only events with `seq > after_seq`.
+    pub after_seq: i64,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+impl EventQuery {
+    /// Every event of `variant` after `after_seq`, up to `limit`.
+    pub fn after(variant: &str, after_seq: i64, limit: u32) -> Self {
+        Self {
+            variant: variant.to_owned(),
+            vt_symbols: Vec::new(),
+            event_type: None,
+            time_field: TimeField::CreatedAt,
+            start: None,
+            end: None,
+            after_seq,
+            limit,
+        }
+    }
+}
+
+/// A read of VnPy bars. Times are naive, in the bars' own zone.
+#[derive(Debug, Clone)]
+pub struct BarQuery {
+    /// Instrument.
+    pub vt_symbol: VtSymbol,
+    /// Bar interval.
+    pub interval: Interval,
+    /// Inclusive lower bound; without it the latest `limit` bars up to `end` are returned.
+    pub start: Option<NaiveDateTime>,
+    /// Inclusive upper bound.
+    pub end: Option<NaiveDateTime>,
+    /// At most this many bars.
+    pub limit: u32,
+}
+
+/// A bar as stored by VnPy (naive local time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBar {
+    /// Bar start, naive, in the bars' zone.
+    pub datetime: NaiveDateTime,
+    /// `open_price`.
+    pub open: f64,
+    /// `high_price`.
+    pub high: f64,
+    /// `low_price`.
+    pub low: f64,
+    /// `close_price`.
+    pub close: f64,
+    /// `volume`.
+    pub volume: f64,
+    /// `turnover`.
+    pub turnover: f64,
+    /// `open_interest`.
+    pub open_interest: f64,
+}
+
+/// What the poller's idle query returns: the event counter of every variant and the version of
+/// every snapshot row.
+#[derive(Debug, Clone, Default)]
+pub struct PollState {
+    /// `(variant, highest assigned seq)` from `monitor_signal_seq`.
+    pub seqs: Vec<(String, i64)>,
+    /// `(variant, instance_id, version)` of every snapshot row.
+    pub versions: Vec<(String, String, i64)>,
+}
+
+/// A snapshot upsert using only the seed columns (what a strategy writes).
+#[derive(Debug, Clone)]
+pub struct NewSnapshot {
+    /// Variant.
+    pub variant: String,
+    /// Instance.
+    pub instance_id: String,
+    /// Update time (UTC).
+    pub updated_at: DateTime<Utc>,
+    /// Bar the state was computed on.
+    pub bar_dt: Option<DateTime<Utc>>,
+    /// Bar interval.
+    pub bar_interval: Option<String>,
+    /// Bar window.
+    pub bar_window: Option<i32>,
+    /// JSON text.
+    pub payload: String,
+}
+
+/// An idempotent event insert using only the seed columns.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Variant.
+    pub variant: String,
+    /// Instance.
+    pub instance_id: String,
+    /// Instrument.
+    pub vt_symbol: String,
+    /// Bar time.
+    pub bar_dt: Option<DateTime<Utc>>,
+    /// `signal`, `state_change`, `alert`, `order`.
+    pub event_type: String,
+    /// Idempotency key.
+    pub event_key: String,
+    /// Creation time (UTC).
+    pub created_at: DateTime<Utc>,
+    /// JSON text.
+    pub payload: String,
+}
+
+/// A VnPy bar upsert (demo mode only).
+#[derive(Debug, Clone)]
+pub struct NewBar {
+    /// Instrument.
+    pub vt_symbol: VtSymbol,
+    /// Interval.
+    pub interval: Interval,
+    /// The bar's values.
+    pub bar: StoredBar,
+}
+
+/// Everything the gateway needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `mysql`, `postgres` or `sqlite`.
+    fn backend(&self) -> &'static str;
+    /// Applies all pending up migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Reverts the latest applied migration; returns false if none was applied.
+    async fn migrate_down(&self) -> Result<bool, StoreError>;
+    /// A trivial round trip (`SELECT 1`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Variants with their instances, from the snapshot and sequence tables.
+    async fn variants(&self) -> Result<Vec<VariantSummary>, StoreError>;
+    /// Snapshots of one variant (or all), ordered by variant and instance.
+    async fn snapshots(&self, variant: Option<&str>) -> Result<Vec<Snapshot>, StoreError>;
+    /// Events matching the query, ascending by seq.
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
+    /// Bars matching the query, ascending by time.
+    async fn bars(&self, q: &BarQuery) -> Result<Vec<StoredBar>, StoreError>;
+    /// The poller's cheap change-detection read.
+    async fn poll_state(&self) -> Result<PollState, StoreError>;
+    /// Upserts a snapshot with the seed columns only.
+    async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError>;
+    /// Inserts an event unless its key exists; true if a row was inserted.
+    async fn insert_event(&self, e: &NewEvent) -> Result<bool, StoreError>;
+    /// Upserts a bar into `dbbardata` (demo only).
+    async fn upsert_bar(&self, b: &NewBar) -> Result<(), StoreError>;
+    /// The newest bar time of a series (demo resumes from it).
+    async fn last_bar_time(
+        &self,
+        vt_symbol: &VtSymbol,
+        interval: Interval,
+    ) -> Result<Option<NaiveDateTime>, StoreError>;
+    /// Starts a background task that calls `wake.notify_one()` whenever the database reports a
+    /// change (PostgreSQL `LISTEN`); the default does nothing (timer polling only).
+    fn spawn_change_listener(&self, wake: Arc<Notify>) {
+        let _ = wake;
+    }
+}
+
+/// Opens a pool for `url` and returns the matching backend.
+pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "mysql" | "mariadb" => Ok(Arc::new(mysql::MySqlStore::connect(url, opts).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(url, opts).await?)),
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::connect(url, opts).await?)),
+        _ => Err(StoreError::BadUrl(format!(
+            "unsupported database URL scheme '{scheme}'; use mysql://, postgres:// or sqlite://"
+        ))),
+    }
+}
+
+/// A database URL with its password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    if rest.contains('/') {
+        format!("{scheme}://{authority}/{tail}")
+    } else {
+        format!("{scheme}://{authority}")
+    }
+}
+
+/// Reverts the newest applied migration of `migrator` on `pool`; false if none was applied.
+macro_rules! undo_last {
+    ($migrator:expr, $pool:expr) => {{
+        let applied: Vec<i64> = match sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations ORDER BY version DESC LIMIT 2",
+        )
+        .fetch_all($pool)
+        .await
+        {
+            Ok(v) => v,
+            // No bookkeeping table yet: nothing was ever applied.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        match applied.first() {
+            None => Ok(false),
+            Some(_) => {
+                let target = applied.get(1).copied().unwrap_or(0);
+                $migrator.undo($pool, target).await?;
+                Ok(true)
+            }
+        }
+    }};
+}
+pub(crate) use undo_last;
+
+/// Groups `(variant, instance_id, updated_at)` rows plus event-only variants into summaries.
+pub(crate) fn summarise(
+    rows: Vec<(String, String, DateTime<Utc>)>,
+    event_variants: Vec<String>,
+) -> Vec<VariantSummary> {
+    use std::collections::BTreeMap;
+    let mut map: BTreeMap<String, (Vec<String>, Option<DateTime<Utc>>)> = BTreeMap::new();
+    for (variant, instance, updated) in rows {
+        let entry = map.entry(variant).or_default();
+        entry.0.push(instance);
+        entry.1 = entry.1.max(Some(updated));
+    }
+    for variant in event_variants {
+        map.entry(variant).or_default();
+    }
+    map.into_iter()
+        .map(|(variant, (mut instances, updated))| {
+            instances.sort();
+            VariantSummary {
+                variant,
+                instances,
+                updated_at: updated.as_ref().map(crate::domain::fmt_time),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("mysql://root:secret@db:3306/app"),
+            "mysql://root:***@db:3306/app"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/d?sslmode=disable"),
+            "postgres://u@h/d?sslmode=disable"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}
