@@ -8,16 +8,21 @@
 #      is missing) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
 #      root@127.0.0.1 (MariaDB, empty password) and postgres@127.0.0.1
 #      (PostgreSQL, trust) can log in over TCP;
-#   2. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
+#   2. drop leftover test databases (`sgt_*`) of earlier runs on the local
+#      MariaDB and PostgreSQL;
+#   3. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test;
+#   5. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
+#      installing nodejs and npm with apt-get if they are missing.
 #
 # Extra arguments are passed to `cargo test` right after `--all-targets`
 # (cargo arguments such as a test-name filter or `--test NAME`, not libtest
 # arguments).
 #
 # Environment:
-#   SIGNALGATE_TEST_SKIP_CARGO=1   only prepare the services and print the URLs;
-#                                  skip fmt/clippy/test (used to test this script).
+#   SIGNALGATE_TEST_SKIP_CARGO=1   skip fmt/clippy/test (services, database
+#                                  cleanup and URLs still run; used to test this script).
+#   SIGNALGATE_TEST_SKIP_JS=1      skip the JS helper's tests.
 #   SIGNALGATE_TEST_WAIT_SECS=N    how long to wait for each service (default 60).
 #   SIGNALGATE_TEST_MYSQL_URL, SIGNALGATE_TEST_POSTGRES_URL,
 #   SIGNALGATE_TEST_REDIS_URL      override the service URLs passed to the tests.
@@ -167,45 +172,124 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+section "Leftover test databases (sgt_*)"
+# The Rust tests create one `sgt_<random>` database per test and drop it at the
+# end, best effort; a crashed or killed run leaves some behind. Only the local
+# servers prepared above are cleaned: a URL pointing elsewhere is left alone.
+# This also drops the databases of a test run going on at the same time.
+DEFAULT_MYSQL_URL='mysql://root@127.0.0.1:3306'
+DEFAULT_POSTGRES_URL='postgres://postgres@127.0.0.1:5432'
+# lock_wait_timeout: a database still in use fails after 10 s instead of blocking.
+mariadb_sql() {
+    mariadb --protocol=TCP -h 127.0.0.1 -P 3306 -u root --password= --batch --skip-column-names \
+        -e "SET SESSION lock_wait_timeout = 10; $1"
+}
+pg_sql() { PGPASSWORD='' psql -X -w -h 127.0.0.1 -p 5432 -U postgres -d postgres -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+# drop_leftovers LABEL RUN_SQL LIST_SQL QUOTE DROP_SUFFIX: drops every database
+# that LIST_SQL returns with `DROP DATABASE IF EXISTS <quoted name><DROP_SUFFIX>`;
+# prints and sets `dropped` (how many were dropped). A failed DROP is a warning.
+drop_leftovers() {
+    local label="$1" run="$2" list_sql="$3" q="$4" suffix="$5" names name failed=0
+    dropped=0
+    names="$("$run" "$list_sql")" || die "$label: could not list the sgt_* databases"
+    while IFS= read -r name; do
+        [[ -n "$name" ]] || continue
+        if "$run" "DROP DATABASE IF EXISTS $q${name//"$q"/"$q$q"}$q$suffix" >/dev/null; then
+            dropped=$((dropped + 1))
+        else
+            failed=$((failed + 1))
+        fi
+    done <<<"$names"
+    info "$label: dropped $dropped leftover test database(s)"
+    if ((failed > 0)); then
+        info "$label: WARNING: $failed could not be dropped (see the errors above)"
+    fi
+}
+
+mariadb_dropped=0
+if [[ "${SIGNALGATE_TEST_MYSQL_URL:-$DEFAULT_MYSQL_URL}" == "$DEFAULT_MYSQL_URL" ]]; then
+    drop_leftovers MariaDB mariadb_sql \
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'sgt\\_%'" '`' ''
+    mariadb_dropped=$dropped
+else
+    info "MariaDB: SIGNALGATE_TEST_MYSQL_URL is not the local server: not cleaned"
+fi
+postgres_dropped=0
+if [[ "${SIGNALGATE_TEST_POSTGRES_URL:-$DEFAULT_POSTGRES_URL}" == "$DEFAULT_POSTGRES_URL" ]]; then
+    # WITH (FORCE) (PostgreSQL 13+) ends the sessions still connected to it.
+    drop_leftovers PostgreSQL pg_sql \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'sgt\\_%' AND NOT datistemplate ORDER BY 1" \
+        '"' ' WITH (FORCE)'
+    postgres_dropped=$dropped
+else
+    info "PostgreSQL: SIGNALGATE_TEST_POSTGRES_URL is not the local server: not cleaned"
+fi
+info "dropped $((mariadb_dropped + postgres_dropped)) leftover test database(s) in total"
+
+# ---------------------------------------------------------------------------
 section "Test environment"
-export SIGNALGATE_TEST_MYSQL_URL="${SIGNALGATE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
-export SIGNALGATE_TEST_POSTGRES_URL="${SIGNALGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+export SIGNALGATE_TEST_MYSQL_URL="${SIGNALGATE_TEST_MYSQL_URL:-$DEFAULT_MYSQL_URL}"
+export SIGNALGATE_TEST_POSTGRES_URL="${SIGNALGATE_TEST_POSTGRES_URL:-$DEFAULT_POSTGRES_URL}"
 export SIGNALGATE_TEST_REDIS_URL="${SIGNALGATE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 info "SIGNALGATE_TEST_MYSQL_URL=$SIGNALGATE_TEST_MYSQL_URL"
 info "SIGNALGATE_TEST_POSTGRES_URL=$SIGNALGATE_TEST_POSTGRES_URL"
 info "SIGNALGATE_TEST_REDIS_URL=$SIGNALGATE_TEST_REDIS_URL"
 
+# ---------------------------------------------------------------------------
 if [[ "${SIGNALGATE_TEST_SKIP_CARGO:-}" == 1 ]]; then
     section "SIGNALGATE_TEST_SKIP_CARGO=1: services ready, skipping cargo steps"
-    exit 0
+else
+    section "Rust toolchain"
+    # rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
+    cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+        export PATH="$cargo_bin:$PATH"
+    fi
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo not found. Install a rustup toolchain (rust-version in Cargo.toml; Debian's rustc is too old) and put ~/.cargo/bin on PATH"
+    for component in rustfmt clippy; do
+        sub="${component/rustfmt/fmt}"
+        if ! cargo "$sub" --version >/dev/null 2>&1; then
+            info "cargo $sub missing; trying: rustup component add $component"
+            if ! command -v rustup >/dev/null 2>&1 || ! rustup component add "$component"; then
+                die "cargo $sub is not available (rustup component add $component)"
+            fi
+        fi
+    done
+    cargo --version
+    rustc --version
+
+    section "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
+
+    section "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --all-targets -- -D warnings
+
+    section "cargo test --all-targets $* -- --test-threads=4"
+    cargo test --all-targets "$@" -- --test-threads=4
 fi
 
 # ---------------------------------------------------------------------------
-section "Rust toolchain"
-# rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
-cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
-    export PATH="$cargo_bin:$PATH"
+if [[ "${SIGNALGATE_TEST_SKIP_JS:-}" == 1 ]]; then
+    section "SIGNALGATE_TEST_SKIP_JS=1: skipping the JS helper's tests"
+    exit 0
 fi
-command -v cargo >/dev/null 2>&1 ||
-    die "cargo not found. Install a rustup toolchain (rust-version in Cargo.toml; Debian's rustc is too old) and put ~/.cargo/bin on PATH"
-for component in rustfmt clippy; do
-    sub="${component/rustfmt/fmt}"
-    if ! cargo "$sub" --version >/dev/null 2>&1; then
-        info "cargo $sub missing; trying: rustup component add $component"
-        if ! command -v rustup >/dev/null 2>&1 || ! rustup component add "$component"; then
-            die "cargo $sub is not available (rustup component add $component)"
-        fi
-    fi
-done
-cargo --version
-rustc --version
-
-section "cargo fmt --all -- --check"
-cargo fmt --all -- --check
-
-section "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
-
-section "cargo test --all-targets $* -- --test-threads=4"
-cargo test --all-targets "$@" -- --test-threads=4
+section "JS helper (web/): npm test"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    info "node or npm missing: installing nodejs and npm"
+    apt-get update
+    apt-get install -y nodejs npm
+fi
+info "node $(node --version), npm $(npm --version)"
+cd "$REPO_ROOT/web"
+if [[ -f package-lock.json ]]; then
+    npm ci --no-audit --no-fund || {
+        info "npm ci failed (lock file out of date?): falling back to npm install"
+        npm install --no-audit --no-fund
+    }
+else
+    info "no web/package-lock.json: npm install"
+    npm install --no-audit --no-fund
+fi
+npm test

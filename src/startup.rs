@@ -156,6 +156,11 @@ impl Application {
         self.hub.clone()
     }
 
+    /// The Socket.IO handle (connected sockets, rooms).
+    pub fn io(&self) -> SocketIo {
+        self.io.clone()
+    }
+
     /// Serves until `shutdown` resolves, then closes every Socket.IO connection and stops the
     /// poller and the demo writer.
     pub async fn run_until_stopped(

@@ -10,6 +10,11 @@
  * `{ io: window.io }`; with neither `options.io` nor a global `io` the module
  * loads `socket.io-client` with `import()`.
  *
+ * socket.io-client reconnects by itself after a lost connection, but not after the server
+ * ends the session ("io server disconnect", e.g. a slow client is dropped) nor after the
+ * server refuses a manual reconnect; the helper then calls `socket.connect()` itself after
+ * a backoff, until it connects again or `close()` is called.
+ *
  * @typedef {{variant:string, instance_id:string, version:number, updated_at:string,
  *   bar_dt:?string, bar_interval:?string, bar_window:?number, payload:any}} Snapshot
  * @typedef {{id:number, seq:number, variant:string, instance_id:string, vt_symbol:string,
@@ -29,6 +34,8 @@
  */
 
 const PAGE_LIMIT = 5000;
+const RECONNECT_DELAY_MS = 500; // first delay of the helper's own reconnect, doubled per failure
+const RECONNECT_MAX_DELAY_MS = 10000;
 
 /** Calls a user callback; an exception is rethrown asynchronously so it cannot corrupt state. */
 function call(fn, arg) {
@@ -49,11 +56,16 @@ export class SignalgateClient {
   /**
    * @param {string} url server base URL (socket.io endpoint and REST API)
    * @param {{io?: Function, socketOptions?: object, fetch?: Function, restUrl?: string,
-   *   ackTimeoutMs?: number}} [options] `io`: socket.io's `io` function; `fetch`: for the REST
-   *   gap fill (default `globalThis.fetch`); `restUrl`: REST base if it differs from `url`.
+   *   ackTimeoutMs?: number, reconnectDelayMs?: number, reconnectMaxDelayMs?: number}} [options]
+   *   `io`: socket.io's `io` function; `fetch`: for the REST gap fill (default
+   *   `globalThis.fetch`); `restUrl`: REST base if it differs from `url`;
+   *   `reconnectDelayMs` (500) doubling up to `reconnectMaxDelayMs` (10000): the backoff of the
+   *   helper's own reconnect after a server-side disconnect, reset by each successful connect.
    */
   constructor(url, options = {}) {
     Object.assign(this, { url, options, socket: null, _closed: false });
+    this._retries = 0; // own reconnect attempts since the last successful connect
+    this._retryTimer = null;
     this._rest = String(options.restUrl ?? url).replace(/\/+$/, "");
     this._subs = new Map(); // variant -> subscription state
     this._seqs = new Map(); // variant -> last seq seen (kept after unsubscribe)
@@ -70,7 +82,15 @@ export class SignalgateClient {
     if (this._closed) socket.disconnect();
     // Every (re)connect: (re)subscribe every variant from its last seq.
     socket.on("connect", () => {
+      this._retries = 0;
       for (const sub of this._subs.values()) this._send(sub);
+    });
+    // socket.io-client leaves these two to the application (see the module comment).
+    socket.on("disconnect", (reason) => {
+      if (reason === "io server disconnect") this._reconnectLater();
+    });
+    socket.on("connect_error", () => {
+      if (this._retries > 0 && !socket.active) this._reconnectLater();
     });
     socket.on("event_new", (ev) => {
       const sub = this._subs.get(ev?.variant);
@@ -83,6 +103,18 @@ export class SignalgateClient {
       if (sub) this._snapshot(sub, snap);
     });
     return socket;
+  }
+
+  /** Calls `socket.connect()` after the current backoff, unless closed or already pending. */
+  _reconnectLater() {
+    if (this._closed || this._retryTimer) return;
+    const base = this.options.reconnectDelayMs ?? RECONNECT_DELAY_MS;
+    const max = this.options.reconnectMaxDelayMs ?? RECONNECT_MAX_DELAY_MS;
+    const ms = Math.min(base * 2 ** Math.min(this._retries++, 30), max);
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      if (!this._closed && !this.socket.connected) this.socket.connect();
+    }, ms);
   }
 
   /**
@@ -237,6 +269,8 @@ export class SignalgateClient {
   /** Disconnects and drops every subscription; pending subscribe() promises reject. */
   close() {
     this._closed = true;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
     for (const sub of this._subs.values()) sub.first?.reject(new Error("client closed"));
     this._subs.clear();
     this.socket?.disconnect();

@@ -13,7 +13,7 @@ use std::{
     collections::{BTreeMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -92,6 +92,7 @@ pub struct Hub {
     snapshots: DashMap<String, BTreeMap<String, Arc<Snapshot>>>,
     variants: DashMap<String, Arc<Mutex<VariantState>>>,
     loaded: AtomicBool,
+    slow_disconnects: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,6 +124,7 @@ impl Hub {
             snapshots: DashMap::new(),
             variants: DashMap::new(),
             loaded: AtomicBool::new(false),
+            slow_disconnects: AtomicU64::new(0),
         }
     }
 
@@ -152,6 +154,11 @@ impl Hub {
         }
         self.loaded.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// How many clients were cut off for falling behind (since start).
+    pub fn slow_disconnects(&self) -> u64 {
+        self.slow_disconnects.load(Ordering::Relaxed)
     }
 
     /// Whether [`Hub::load`] has succeeded.
@@ -330,6 +337,7 @@ impl Hub {
     /// until their buffer has room or the heartbeat declares them dead.
     fn cut_off(&self, slow: Vec<SocketRef>) {
         for socket in slow {
+            self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(sid = %socket.id, reason = "slow_consumer", "send buffer full; disconnecting client (it can resume with since_seq)");
             socket.leave_all();
             if let Some(subs) = socket.extensions.get::<Subscriptions>() {

@@ -11,6 +11,9 @@ class FakeSocket extends EventEmitter {
   constructor() {
     super();
     this.connected = false;
+    this.active = false; // like socket.io's after a server disconnect: no automatic retry
+    this.connects = 0; // connect() calls
+    this.refuse = false; // connect() fails with connect_error
     this.sent = []; // [{event, data, ack}]
     this.waiters = [];
   }
@@ -23,12 +26,19 @@ class FakeSocket extends EventEmitter {
     super.emit(event, data);
   }
   connect() {
+    this.connects++;
+    if (this.refuse) return this.push("connect_error", new Error("refused"));
     this.connected = true;
     this.push("connect");
   }
   drop() {
     this.connected = false;
     this.push("disconnect", "transport close");
+  }
+  /** The server ends the session (namespace disconnect, e.g. a slow client). */
+  kick() {
+    this.connected = false;
+    this.push("disconnect", "io server disconnect");
   }
   disconnect() {
     this.connected = false;
@@ -70,6 +80,14 @@ function deferred() {
   let resolve;
   const promise = new Promise((r) => (resolve = r));
   return { promise, resolve };
+}
+/** Mocks setTimeout for test `t` (the enable() signature changed in Node 20.11). */
+function fakeTimeouts(t) {
+  try {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+  } catch {
+    t.mock.timers.enable(["setTimeout"]);
+  }
 }
 /** Waits until `cond()` is true, failing after `ms` (no fixed sleeps). */
 async function until(cond, ms = 2000) {
@@ -289,4 +307,53 @@ test("an ack without events still moves lastSeq to ack.seq for the next resume",
   socket.drop();
   socket.connect();
   assert.equal((await socket.nth("subscribe", 2)).data.since_seq, 100);
+});
+
+test("reconnects by itself after a server-side disconnect, with backoff, and resumes from lastSeq", async (t) => {
+  fakeTimeouts(t);
+  const { client, socket } = setup({ reconnectDelayMs: 100, reconnectMaxDelayMs: 300 });
+  socket.connect();
+  const seen = [];
+  let acked = deferred();
+  const done = client.subscribe("v1", { onEvent: (e) => seen.push(e.seq), onAck: () => acked.resolve() });
+  (await socket.nth("subscribe", 1)).ack(okAck(5, [ev(5)]));
+  await done;
+  socket.push("event_new", ev(6));
+
+  socket.kick(); // socket.io-client would not reconnect by itself now
+  t.mock.timers.tick(99);
+  assert.equal(socket.connects, 1);
+  socket.refuse = true;
+  t.mock.timers.tick(1); // 100 ms: first attempt, refused
+  assert.equal(socket.connects, 2);
+  t.mock.timers.tick(199);
+  assert.equal(socket.connects, 2);
+  t.mock.timers.tick(1); // +200 ms (doubled): refused again
+  assert.equal(socket.connects, 3);
+  socket.refuse = false;
+  t.mock.timers.tick(299);
+  assert.equal(socket.connects, 3);
+  t.mock.timers.tick(1); // +300 ms (capped): connects
+  assert.equal(socket.connects, 4);
+  const second = await socket.nth("subscribe", 2);
+  assert.deepEqual(second.data, { variant: "v1", since_seq: 6 });
+  acked = deferred();
+  second.ack(okAck(7, [ev(6), ev(7)]));
+  await acked.promise;
+  assert.deepEqual(seen, [5, 6, 7]);
+
+  socket.kick(); // the successful connect reset the backoff
+  t.mock.timers.tick(100);
+  assert.equal(socket.connects, 5);
+  assert.equal((await socket.nth("subscribe", 3)).data.since_seq, 7);
+
+  socket.drop(); // a lost connection is socket.io-client's to retry, not the helper's
+  t.mock.timers.tick(20000);
+  assert.equal(socket.connects, 5);
+  socket.connect();
+  socket.kick();
+  client.close(); // no reconnect after close()
+  t.mock.timers.tick(20000);
+  assert.equal(socket.connects, 6);
+  assert.equal(socket.connected, false);
 });

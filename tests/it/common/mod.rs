@@ -1,0 +1,58 @@
+//! Test harness, zero2prod style: a fresh database per test (per backend), the gateway on port 0,
+//! typed helpers (REST, a real Socket.IO client, a writer that behaves like a strategy) and a TCP
+//! proxy to take the database away mid-test. Tracing output only with `TEST_LOG=1`.
+
+pub mod app;
+pub mod db;
+pub mod proxy;
+pub mod sio;
+pub mod writer;
+
+use std::{future::Future, time::Duration};
+
+pub use app::{spawn_app, spawn_app_with};
+pub use db::{Backend, TestDb};
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A unique, short suffix for database and variant names.
+pub fn unique(prefix: &str) -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{prefix}_{:012x}", n & 0xffff_ffff_ffff)
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed async fn taking a [`Backend`].
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::common::Backend::MySql).await }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::common::Backend::Postgres).await }) *
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::common::Backend::Sqlite).await }) *
+        }
+    };
+}

@@ -1,0 +1,190 @@
+//! A real Socket.IO v4 client (the `rust_socketio` crate) with the gateway's request/ack and
+//! push events turned into a channel the test can wait on.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::FutureExt;
+use rust_socketio::{
+    Event, Payload, TransportType,
+    asynchronous::{Client, ClientBuilder},
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+/// Something the server pushed.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Event(Value),
+    Snapshot(Value),
+    Closed,
+}
+
+/// A connected client.
+pub struct Sio {
+    pub client: Client,
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+/// How a test client behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads everything (websocket).
+    Normal,
+    /// Long-polling transport.
+    Polling,
+    /// Stops reading after the first pushed event (its callback never returns).
+    Stall,
+}
+
+fn first(p: Payload) -> Value {
+    match p {
+        Payload::Text(mut v) if !v.is_empty() => v.swap_remove(0),
+        _ => Value::Null,
+    }
+}
+
+impl Sio {
+    /// Connects over websocket.
+    pub async fn connect(base: &str) -> Self {
+        Self::connect_mode(base, Mode::Normal).await
+    }
+
+    /// Connects with the given behaviour and waits for the namespace to be joined.
+    pub async fn connect_mode(base: &str, mode: Mode) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (conn_tx, conn_rx) = oneshot::channel::<()>();
+        let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
+        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
+        let stall = mode == Mode::Stall;
+        let builder = ClientBuilder::new(base)
+            .namespace("/")
+            .reconnect(false)
+            .transport_type(if mode == Mode::Polling {
+                TransportType::Polling
+            } else {
+                TransportType::Websocket
+            })
+            .on(Event::Connect, move |_, _| {
+                let c = conn_tx.clone();
+                async move {
+                    if let Some(tx) = c.lock().ok().and_then(|mut g| g.take()) {
+                        let _ = tx.send(());
+                    }
+                }
+                .boxed()
+            })
+            .on("event_new", move |p, _| {
+                let tx = t1.clone();
+                async move {
+                    let _ = tx.send(Msg::Event(first(p)));
+                    if stall {
+                        // A client that stops reading: block the receive loop forever.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                .boxed()
+            })
+            .on("snapshot_update", move |p, _| {
+                let tx = t2.clone();
+                async move {
+                    let _ = tx.send(Msg::Snapshot(first(p)));
+                }
+                .boxed()
+            })
+            .on(Event::Close, move |_, _| {
+                let tx = t3.clone();
+                async move {
+                    let _ = tx.send(Msg::Closed);
+                }
+                .boxed()
+            });
+        let client = builder.connect().await.expect("socket.io connect");
+        tokio::time::timeout(Duration::from_secs(10), conn_rx)
+            .await
+            .expect("namespace connect within 10 s")
+            .expect("connect signal");
+        Self { client, rx }
+    }
+
+    /// Emits `event` with `payload` and returns the ack's first argument.
+    pub async fn request(&self, event: &str, payload: Value) -> Value {
+        let (tx, rx) = oneshot::channel::<Value>();
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        self.client
+            .emit_with_ack(event, payload, Duration::from_secs(20), move |p, _| {
+                let tx = tx.clone();
+                async move {
+                    if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
+                        // rust_socketio hands the ack's argument list over as one array.
+                        let v = match first(p) {
+                            Value::Array(mut args) if args.len() == 1 => args.swap_remove(0),
+                            other => other,
+                        };
+                        let _ = tx.send(v);
+                    }
+                }
+                .boxed()
+            })
+            .await
+            .expect("emit");
+        tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("ack within 20 s")
+            .expect("ack value")
+    }
+
+    /// `subscribe` request.
+    pub async fn subscribe(&self, payload: Value) -> Value {
+        self.request("subscribe", payload).await
+    }
+
+    /// The next pushed message, if one arrives within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Msg> {
+        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+    }
+
+    /// Collects pushed events until `done(events)` holds; panics after `timeout`.
+    pub async fn events_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::new();
+        while !done(&out) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(Msg::Event(e))) => out.push(e),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => panic!(
+                    "timed out after {timeout:?} with {} events (last seq {:?})",
+                    out.len(),
+                    out.last().map(|e| &e["seq"])
+                ),
+            }
+        }
+        out
+    }
+
+    /// Snapshot updates received so far (drains the queue, keeping events out of it).
+    pub fn drain(&mut self) -> Vec<Msg> {
+        let mut out = Vec::new();
+        while let Ok(m) = self.rx.try_recv() {
+            out.push(m);
+        }
+        out
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+/// The `seq` of an event JSON.
+pub fn seq(e: &Value) -> i64 {
+    e["seq"].as_i64().expect("event has an integer seq")
+}
