@@ -126,10 +126,11 @@ impl Application {
             hub: hub.clone(),
             bars_tz,
         };
+        // CORS wraps Socket.IO too, so long-polling works from dashboards on other origins.
         let router = http::router(state)
             .merge(web::router())
-            .layer(CorsLayer::permissive())
-            .layer(io_layer);
+            .layer(io_layer)
+            .layer(CorsLayer::permissive());
         let listener = TcpListener::bind(config.listen).await?;
         Ok(Self {
             listener,

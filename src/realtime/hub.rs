@@ -111,6 +111,10 @@ struct SubscribeAck<'a> {
     truncated: bool,
 }
 
+/// How often a cut-off client's disconnect packet is retried, and how many times (one minute).
+const DISCONNECT_RETRY: Duration = Duration::from_millis(200);
+const DISCONNECT_ATTEMPTS: u32 = 300;
+
 /// Attempts before a subscribe gives up because the ring keeps moving past its database read.
 const SUBSCRIBE_ATTEMPTS: usize = 4;
 
@@ -345,9 +349,11 @@ impl Hub {
             }
             tokio::spawn(async move {
                 // Poll for buffer room: a full socket.io channel rejects the disconnect packet.
-                let mut tick = tokio::time::interval(Duration::from_millis(200));
-                while socket.connected() {
-                    if socket.clone().disconnect().is_ok() {
+                // A peer that never reads again is closed by the Engine.IO heartbeat instead
+                // (its ping cannot be queued), so stop trying after a while.
+                let mut tick = tokio::time::interval(DISCONNECT_RETRY);
+                for _ in 0..DISCONNECT_ATTEMPTS {
+                    if !socket.connected() || socket.clone().disconnect().is_ok() {
                         break;
                     }
                     tick.tick().await;

@@ -23,8 +23,11 @@ pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
 
 /// Registers the `/` namespace handlers.
 pub fn register(io: &SocketIo, hub: Arc<hub::Hub>) {
+    // Handlers are registered synchronously in the closure, not in the returned future:
+    // socketioxide sends the CONNECT ack before it spawns that future, so a client that emits
+    // `subscribe` right after connecting would otherwise race the registration and be dropped.
     io.ns("/", move |socket: socketioxide::extract::SocketRef| {
-        let hub = hub.clone();
-        async move { handlers::on_connect(socket, hub) }
+        handlers::on_connect(socket, hub.clone());
+        std::future::ready(())
     });
 }

@@ -184,10 +184,12 @@ impl Store for PgStore {
     }
 
     async fn poll_state(&self) -> Result<PollState, StoreError> {
-        let seqs = sqlx::query_as(query::POLL_SEQS)
+        // Versions first: a snapshot committed together with events is then never published
+        // before those events (the later seq read sees them too).
+        let versions = sqlx::query_as(query::POLL_VERSIONS)
             .fetch_all(&self.pool)
             .await?;
-        let versions = sqlx::query_as(query::POLL_VERSIONS)
+        let seqs = sqlx::query_as(query::POLL_SEQS)
             .fetch_all(&self.pool)
             .await?;
         Ok(PollState { seqs, versions })

@@ -13,12 +13,18 @@ use signalgate::{
 use crate::{
     backend_tests,
     common::{
-        Backend, TestDb, proxy::Proxy, spawn_app, spawn_app_with, unique, wait_for,
+        Backend, TestDb,
+        proxy::Proxy,
+        spawn_app, spawn_app_with, unique, wait_for,
         writer::{Writer, ev},
     },
 };
 
-backend_tests!(first_paint_endpoints, bad_input_gets_4xx_naming_the_parameter, health_endpoints);
+backend_tests!(
+    first_paint_endpoints,
+    bad_input_gets_4xx_naming_the_parameter,
+    health_endpoints
+);
 
 fn is_rfc3339_micros(v: &Value) -> bool {
     v.as_str()
@@ -32,13 +38,23 @@ async fn first_paint_endpoints(b: Backend) {
     let v = unique("fp");
 
     // --- snapshots and variants
-    w.snapshot(&v, "i1", &json!({"instruments": [{"vt_symbol": "rb2405.SHFE"}]})).await;
+    w.snapshot(
+        &v,
+        "i1",
+        &json!({"instruments": [{"vt_symbol": "rb2405.SHFE"}]}),
+    )
+    .await;
     w.snapshot(&v, "i2", &json!({"k": 1})).await;
     w.snapshot(&v, "i2", &json!({"k": 2})).await;
-    let body = wait_for("both snapshots in memory", Duration::from_secs(15), || async {
-        let (s, b) = app.get(&format!("/api/snapshot/{v}")).await;
-        (s == StatusCode::OK && b["snapshots"].as_array().is_some_and(|a| a.len() == 2)).then_some(b)
-    })
+    let body = wait_for(
+        "both snapshots in memory",
+        Duration::from_secs(15),
+        || async {
+            let (s, b) = app.get(&format!("/api/snapshot/{v}")).await;
+            (s == StatusCode::OK && b["snapshots"].as_array().is_some_and(|a| a.len() == 2))
+                .then_some(b)
+        },
+    )
     .await;
     assert_eq!(body["variant"], v.as_str());
     let i2 = wait_for("i2 at version 2", Duration::from_secs(15), || async {
@@ -57,7 +73,9 @@ async fn first_paint_endpoints(b: Backend) {
     let (status, body) = app.get(&format!("/api/snapshot/{}", unique("none"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
-    let (status, _) = app.get(&format!("/api/snapshot/{v}?instance_id=nope")).await;
+    let (status, _) = app
+        .get(&format!("/api/snapshot/{v}?instance_id=nope"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, body) = app.get("/api/variants").await;
@@ -82,7 +100,10 @@ async fn first_paint_endpoints(b: Backend) {
     assert_eq!(status, StatusCode::OK);
     let events = body["events"].as_array().cloned().unwrap_or_default();
     assert_eq!(events.len(), 3);
-    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap_or(-1)).collect();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap_or(-1))
+        .collect();
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(body["next_after_seq"], 3);
     let e = &events[0];
@@ -98,9 +119,15 @@ async fn first_paint_endpoints(b: Backend) {
     let count = |b: &Value| b["events"].as_array().map_or(0, Vec::len);
     let (_, b) = app.get(&format!("/api/events/{v}?type=alert")).await;
     assert_eq!((count(&b), b["events"][0]["seq"].clone()), (1, json!(3)));
-    let (_, b) = app.get(&format!("/api/events/{v}?vt_symbol=rb2405.SHFE")).await;
+    let (_, b) = app
+        .get(&format!("/api/events/{v}?vt_symbol=rb2405.SHFE"))
+        .await;
     assert_eq!(count(&b), 2);
-    let (_, b) = app.get(&format!("/api/events/{v}?vt_symbol=rb2405.SHFE,IF2406.CFFEX&after_seq=1")).await;
+    let (_, b) = app
+        .get(&format!(
+            "/api/events/{v}?vt_symbol=rb2405.SHFE,IF2406.CFFEX&after_seq=1"
+        ))
+        .await;
     assert_eq!(count(&b), 2);
     let (_, b) = app.get(&format!("/api/events/{v}?limit=1")).await;
     assert_eq!((count(&b), b["next_after_seq"].clone()), (1, json!(1)));
@@ -114,9 +141,15 @@ async fn first_paint_endpoints(b: Backend) {
         .await;
     assert_eq!((count(&b), b["events"][0]["seq"].clone()), (1, json!(2)));
     let now = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (_, b) = app.get(&format!("/api/events/{v}?start={now}&end=2999-01-01T00:00:00Z")).await;
+    let (_, b) = app
+        .get(&format!(
+            "/api/events/{v}?start={now}&end=2999-01-01T00:00:00Z"
+        ))
+        .await;
     assert!(count(&b) <= 3);
-    let (_, b) = app.get(&format!("/api/events/{v}?end=2000-01-01T00:00:00Z")).await;
+    let (_, b) = app
+        .get(&format!("/api/events/{v}?end=2000-01-01T00:00:00Z"))
+        .await;
     assert_eq!(count(&b), 0);
 
     // --- bars (naive Asia/Shanghai times in dbbardata, served as UTC)
@@ -151,7 +184,9 @@ async fn first_paint_endpoints(b: Backend) {
     assert_eq!(bars[0]["datetime"], "2024-05-01T01:30:00.000000Z");
     assert_eq!(bars[0]["open"], 100.0);
     assert_eq!(bars[9]["close"], 110.0);
-    let (_, b) = app.get("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&limit=3").await;
+    let (_, b) = app
+        .get("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&limit=3")
+        .await;
     let latest: Vec<Value> = b["bars"].as_array().cloned().unwrap_or_default();
     assert_eq!(latest.len(), 3);
     assert_eq!(latest[2]["datetime"], "2024-05-01T01:39:00.000000Z");
@@ -160,7 +195,9 @@ async fn first_paint_endpoints(b: Backend) {
         .await;
     assert_eq!(b["bars"].as_array().map(Vec::len), Some(3));
     assert_eq!(b["bars"][0]["datetime"], "2024-05-01T01:32:00.000000Z");
-    let (_, b) = app.get("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&max_points=4").await;
+    let (_, b) = app
+        .get("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&max_points=4")
+        .await;
     let buckets = b["bars"].as_array().cloned().unwrap_or_default();
     assert_eq!(buckets.len(), 4); // 10 bars in buckets of 3: 3+3+3+1
     assert_eq!(buckets[0]["open"], 100.0);
@@ -177,37 +214,160 @@ async fn bad_input_gets_4xx_naming_the_parameter(b: Backend) {
     let app = spawn_app(b).await;
     let long = "x".repeat(65);
     let cases: Vec<(String, StatusCode, &str, &str)> = vec![
-        ("/api/events/v?start=yesterday".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "start"),
-        ("/api/events/v?end=2024-13-01".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "end"),
-        ("/api/events/v?start=2024-02-01&end=2024-01-01".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "end"),
-        ("/api/events/v?limit=0".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "limit"),
-        ("/api/events/v?limit=5001".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "limit"),
-        ("/api/events/v?limit=ten".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "limit"),
-        ("/api/events/v?after_seq=abc".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "after_seq"),
-        ("/api/events/v?after_seq=-1".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "after_seq"),
-        ("/api/events/v?type=trade".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "type"),
-        ("/api/events/v?time_field=updated_at".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "time_field"),
-        ("/api/events/v?vt_symbol=rb2405".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "vt_symbol"),
-        (format!("/api/events/{long}"), StatusCode::BAD_REQUEST, "invalid_parameter", "variant"),
-        ("/api/events/a%07b".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "control"),
-        ("/api/snapshot/a%0Ab".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "variant"),
-        (format!("/api/snapshot/{long}"), StatusCode::BAD_REQUEST, "invalid_parameter", "variant"),
-        (format!("/api/snapshot/v?instance_id={long}"), StatusCode::BAD_REQUEST, "invalid_parameter", "instance_id"),
-        ("/api/bars".into(), StatusCode::BAD_REQUEST, "missing_parameter", "vt_symbol"),
-        ("/api/bars?vt_symbol=rb2405.SHFE".into(), StatusCode::BAD_REQUEST, "missing_parameter", "interval"),
-        ("/api/bars?vt_symbol=rb2405.SHFE&interval=5m".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "interval"),
-        ("/api/bars?vt_symbol=rb2405&interval=1m".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "vt_symbol"),
-        ("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&max_points=0".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "max_points"),
-        ("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&limit=100001".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "limit"),
-        ("/api/bars?vt_symbol=rb2405.SHFE&interval=1m&start=nope".into(), StatusCode::BAD_REQUEST, "invalid_parameter", "start"),
-        ("/api/no/such/route".into(), StatusCode::NOT_FOUND, "not_found", "/api/no/such/route"),
+        (
+            "/api/events/v?start=yesterday".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "start",
+        ),
+        (
+            "/api/events/v?end=2024-13-01".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "end",
+        ),
+        (
+            "/api/events/v?start=2024-02-01&end=2024-01-01".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "end",
+        ),
+        (
+            "/api/events/v?limit=0".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/api/events/v?limit=5001".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/api/events/v?limit=ten".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/api/events/v?after_seq=abc".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "after_seq",
+        ),
+        (
+            "/api/events/v?after_seq=-1".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "after_seq",
+        ),
+        (
+            "/api/events/v?type=trade".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "type",
+        ),
+        (
+            "/api/events/v?time_field=updated_at".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "time_field",
+        ),
+        (
+            "/api/events/v?vt_symbol=rb2405".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "vt_symbol",
+        ),
+        (
+            format!("/api/events/{long}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "variant",
+        ),
+        (
+            "/api/events/a%07b".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "control",
+        ),
+        (
+            "/api/snapshot/a%0Ab".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "variant",
+        ),
+        (
+            format!("/api/snapshot/{long}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "variant",
+        ),
+        (
+            format!("/api/snapshot/v?instance_id={long}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "instance_id",
+        ),
+        (
+            "/api/bars".into(),
+            StatusCode::BAD_REQUEST,
+            "missing_parameter",
+            "vt_symbol",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405.SHFE".into(),
+            StatusCode::BAD_REQUEST,
+            "missing_parameter",
+            "interval",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=5m".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "interval",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405&interval=1m".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "vt_symbol",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=1m&max_points=0".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "max_points",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=1m&limit=100001".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=1m&start=nope".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "start",
+        ),
+        (
+            "/api/no/such/route".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "/api/no/such/route",
+        ),
     ];
     for (path, status, code, needle) in cases {
         let (got, body) = app.get(&path).await;
         assert_eq!(got, status, "{path}: {body}");
         assert_eq!(body["error"]["code"], code, "{path}: {body}");
         let msg = body["error"]["message"].as_str().unwrap_or("");
-        assert!(msg.contains(needle), "{path}: message {msg:?} should mention {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "{path}: message {msg:?} should mention {needle:?}"
+        );
     }
     app.finish().await;
 }
@@ -218,11 +378,14 @@ async fn health_endpoints(b: Backend) {
     assert_eq!((s, body["status"].clone()), (StatusCode::OK, json!("ok")));
     let (s, body) = app.get("/readyz").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(body["database"], match b {
-        Backend::MySql => "mysql",
-        Backend::Postgres => "postgres",
-        Backend::Sqlite => "sqlite",
-    });
+    assert_eq!(
+        body["database"],
+        match b {
+            Backend::MySql => "mysql",
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    );
     app.finish().await;
 }
 
@@ -239,15 +402,22 @@ async fn database_unreachable_is_503(b: Backend) {
     let (s, _) = app.get("/readyz").await;
     assert_eq!(s, StatusCode::OK);
     proxy.down();
-    for path in ["/readyz", "/api/variants", "/api/events/v", "/api/bars?vt_symbol=a.B&interval=1m"] {
+    for path in [
+        "/readyz",
+        "/api/variants",
+        "/api/events/v",
+        "/api/bars?vt_symbol=a.B&interval=1m",
+    ] {
         let (s, body) = app.get(path).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
         assert_eq!(body["error"]["code"], "database_unavailable", "{path}");
     }
     proxy.up();
-    wait_for("readyz after the database is back", Duration::from_secs(20), || async {
-        (app.get("/readyz").await.0 == StatusCode::OK).then_some(())
-    })
+    wait_for(
+        "readyz after the database is back",
+        Duration::from_secs(20),
+        || async { (app.get("/readyz").await.0 == StatusCode::OK).then_some(()) },
+    )
     .await;
     let mut app = app;
     app.stop().await;

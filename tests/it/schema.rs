@@ -16,10 +16,16 @@ use serde_json::json;
 
 use crate::{
     backend_tests,
-    common::{Backend, spawn_app, unique, writer::{Writer, ev}},
+    common::{
+        Backend, spawn_app, unique,
+        writer::{Writer, ev},
+    },
 };
 
-backend_tests!(seed_column_writers_get_seq_and_version, concurrent_writers_seq_is_commit_order);
+backend_tests!(
+    seed_column_writers_get_seq_and_version,
+    concurrent_writers_seq_is_commit_order
+);
 
 async fn seed_column_writers_get_seq_and_version(b: Backend) {
     let app = spawn_app(b).await;
@@ -43,7 +49,10 @@ async fn seed_column_writers_get_seq_and_version(b: Backend) {
     assert_eq!(seqs(w.seqs(&vb).await), vec![1, 2, 3, 4]);
 
     // A rolled-back insert rolls its increment back.
-    let n = w.tx(&[ev(&va, 100, "a.X")], Duration::ZERO, false).await.expect("tx");
+    let n = w
+        .tx(&[ev(&va, 100, "a.X")], Duration::ZERO, false)
+        .await
+        .expect("tx");
     assert_eq!(n, 1);
     w.event(&ev(&va, 101, "a.X")).await;
     assert_eq!(seqs(w.seqs(&va).await), vec![1, 2, 3, 4, 5]);
@@ -97,7 +106,10 @@ async fn concurrent_writers_seq_is_commit_order(b: Backend) {
             for t in 0..TX_PER_WRITER {
                 let (k, hold) = {
                     let mut rng = rand::rng();
-                    (rng.random_range(1..=3u64), Duration::from_millis(rng.random_range(0..5)))
+                    (
+                        rng.random_range(1..=3u64),
+                        Duration::from_millis(rng.random_range(0..5)),
+                    )
                 };
                 let events: Vec<_> = (0..k)
                     .map(|j| ev(&v, wid * 1_000_000 + t * 10 + j, "a.X"))
@@ -117,7 +129,11 @@ async fn concurrent_writers_seq_is_commit_order(b: Backend) {
     let rows = w.seqs(&v).await;
     assert_eq!(rows.len() as u64, total, "no lost rows");
     let final_seqs: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
-    assert_eq!(final_seqs, (1..=total as i64).collect::<Vec<_>>(), "seq is dense 1..N");
+    assert_eq!(
+        final_seqs,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "seq is dense 1..N"
+    );
     // The seq-cursor reader saw every row exactly once, in order.
     assert_eq!(seen, final_seqs, "a seq > cursor reader misses nothing");
     let out_of_id_order = rows.windows(2).filter(|p| p[1].1 < p[0].1).count();

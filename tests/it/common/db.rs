@@ -57,7 +57,9 @@ impl TestDb {
                 let base = server_url(backend);
                 let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {base} is required for this test: {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {base} is required for this test: {e}")
+                    });
                 conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
                     .expect("create database");
@@ -94,7 +96,10 @@ impl TestDb {
             Backend::MySql => {
                 if let Ok(mut c) = sqlx::MySqlConnection::connect(&server_url(self.backend)).await {
                     let _ = c
-                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", self.name)))
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {}",
+                            self.name
+                        )))
                         .await;
                 }
             }
@@ -123,5 +128,10 @@ impl TestDb {
 fn host_port(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split('/').next()?;
-    Some(authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_owned())
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, h)| h)
+            .to_owned(),
+    )
 }

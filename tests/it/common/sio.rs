@@ -143,7 +143,10 @@ impl Sio {
 
     /// The next pushed message, if one arrives within `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<Msg> {
-        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Collects pushed events until `done(events)` holds; panics after `timeout`.

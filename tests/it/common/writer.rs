@@ -110,7 +110,12 @@ impl Writer {
 
     /// Inserts `events` in one transaction, holds it open for `hold`, then commits (or rolls
     /// back). Returns how many rows were inserted.
-    pub async fn tx(&self, events: &[Ev], hold: Duration, commit: bool) -> Result<u64, sqlx::Error> {
+    pub async fn tx(
+        &self,
+        events: &[Ev],
+        hold: Duration,
+        commit: bool,
+    ) -> Result<u64, sqlx::Error> {
         let mut n = 0;
         match &self.pool {
             Pool::My(p) => {
@@ -122,7 +127,11 @@ impl Writer {
                         .rows_affected();
                 }
                 tokio::time::sleep(hold).await; // simulated strategy work inside the transaction
-                if commit { tx.commit().await? } else { tx.rollback().await? }
+                if commit {
+                    tx.commit().await?
+                } else {
+                    tx.rollback().await?
+                }
             }
             Pool::Pg(p) => {
                 let mut tx = p.begin().await?;
@@ -133,7 +142,11 @@ impl Writer {
                         .rows_affected();
                 }
                 tokio::time::sleep(hold).await;
-                if commit { tx.commit().await? } else { tx.rollback().await? }
+                if commit {
+                    tx.commit().await?
+                } else {
+                    tx.rollback().await?
+                }
             }
             Pool::Lite(p) => {
                 let mut tx = p.begin().await?;
@@ -144,7 +157,11 @@ impl Writer {
                         .rows_affected();
                 }
                 tokio::time::sleep(hold).await;
-                if commit { tx.commit().await? } else { tx.rollback().await? }
+                if commit {
+                    tx.commit().await?
+                } else {
+                    tx.rollback().await?
+                }
             }
         }
         Ok(n)
@@ -194,18 +211,24 @@ impl Writer {
     pub async fn seqs(&self, variant: &str) -> Vec<(i64, i64)> {
         let q = "SELECT seq, id FROM monitor_signal_event WHERE variant = ";
         match &self.pool {
-            Pool::My(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
-                .bind(variant)
-                .fetch_all(p)
-                .await,
-            Pool::Pg(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}$1 ORDER BY seq")))
-                .bind(variant)
-                .fetch_all(p)
-                .await,
-            Pool::Lite(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
-                .bind(variant)
-                .fetch_all(p)
-                .await,
+            Pool::My(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
+                    .bind(variant)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Pg(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}$1 ORDER BY seq")))
+                    .bind(variant)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Lite(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
+                    .bind(variant)
+                    .fetch_all(p)
+                    .await
+            }
         }
         .expect("read seqs")
     }
@@ -214,24 +237,32 @@ impl Writer {
     pub async fn read_after(&self, variant: &str, after: i64, by_id: bool) -> Vec<i64> {
         let col = if by_id { "id" } else { "seq" };
         let sql = |ph1: &str, ph2: &str| {
-            format!("SELECT {col} FROM monitor_signal_event WHERE variant = {ph1} AND {col} > {ph2} ORDER BY {col}")
+            format!(
+                "SELECT {col} FROM monitor_signal_event WHERE variant = {ph1} AND {col} > {ph2} ORDER BY {col}"
+            )
         };
         match &self.pool {
-            Pool::My(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
-                .bind(variant)
-                .bind(after)
-                .fetch_all(p)
-                .await,
-            Pool::Pg(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql("$1", "$2")))
-                .bind(variant)
-                .bind(after)
-                .fetch_all(p)
-                .await,
-            Pool::Lite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
-                .bind(variant)
-                .bind(after)
-                .fetch_all(p)
-                .await,
+            Pool::My(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
+                    .bind(variant)
+                    .bind(after)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Pg(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("$1", "$2")))
+                    .bind(variant)
+                    .bind(after)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Lite(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
+                    .bind(variant)
+                    .bind(after)
+                    .fetch_all(p)
+                    .await
+            }
         }
         .expect("poll read")
     }
@@ -250,24 +281,32 @@ impl Writer {
     /// `version` of a snapshot row.
     pub async fn version(&self, variant: &str, instance: &str) -> i64 {
         let q = |a: &str, b: &str| {
-            format!("SELECT version FROM monitor_signal_snapshot WHERE variant = {a} AND instance_id = {b}")
+            format!(
+                "SELECT version FROM monitor_signal_snapshot WHERE variant = {a} AND instance_id = {b}"
+            )
         };
         match &self.pool {
-            Pool::My(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
-                .bind(variant)
-                .bind(instance)
-                .fetch_one(p)
-                .await,
-            Pool::Pg(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(q("$1", "$2")))
-                .bind(variant)
-                .bind(instance)
-                .fetch_one(p)
-                .await,
-            Pool::Lite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
-                .bind(variant)
-                .bind(instance)
-                .fetch_one(p)
-                .await,
+            Pool::My(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
+                    .bind(variant)
+                    .bind(instance)
+                    .fetch_one(p)
+                    .await
+            }
+            Pool::Pg(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(q("$1", "$2")))
+                    .bind(variant)
+                    .bind(instance)
+                    .fetch_one(p)
+                    .await
+            }
+            Pool::Lite(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
+                    .bind(variant)
+                    .bind(instance)
+                    .fetch_one(p)
+                    .await
+            }
         }
         .expect("read version")
     }
