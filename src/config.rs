@@ -205,6 +205,16 @@ pub struct Config {
     )]
     pub socket_buffer: usize,
 
+    /// Websocket read buffer per connection (bytes). Clients only send small requests, so a
+    /// small buffer saves memory on every idle connection.
+    #[arg(
+        long,
+        env = "SIGNALGATE_WS_READ_BUFFER",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub ws_read_buffer: usize,
+
     /// Engine.IO heartbeat: ping interval (ms).
     #[arg(
         long,

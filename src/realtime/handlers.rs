@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::{
+    extract::{AckSender, SocketRef, TryData},
+    socket::DisconnectReason,
+};
 
 use super::{
     hub::{Hub, Subscriptions},
@@ -66,7 +69,7 @@ pub fn on_connect(socket: SocketRef, hub: Arc<Hub>) {
         },
     );
 
-    socket.on_disconnect(async |s: SocketRef| {
-        tracing::debug!(sid = %s.id, "client disconnected");
+    socket.on_disconnect(async |s: SocketRef, reason: DisconnectReason| {
+        tracing::debug!(sid = %s.id, ?reason, "client disconnected");
     });
 }

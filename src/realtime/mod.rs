@@ -16,6 +16,7 @@ use crate::config::Config;
 pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
     SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
+        .ws_read_buffer_size(config.ws_read_buffer)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .build_layer()
