@@ -96,7 +96,7 @@ def connect(url):
             sys.exit('psycopg (v3) is missing: pip install "psycopg[binary]"  (or: pip install -r examples/requirements.txt)')
         conn = psycopg.connect(url)
         # Session in UTC, so timestamps convert correctly whether the columns are
-        # TIMESTAMPTZ or plain TIMESTAMP (whatever PGTZ or the server default say).
+        # TIMESTAMPTZ (what signalgate creates) or plain TIMESTAMP, whatever PGTZ says.
         conn.execute("SET TIME ZONE 'UTC'")
         conn.commit()
         return conn, (PG_EVENT, PG_SNAPSHOT), False
