@@ -118,7 +118,11 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        // `SELECT 1` never touches the file; reading the schema needs the file to be readable
+        // (not locked exclusively by another process).
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
