@@ -54,7 +54,8 @@ pub struct Poller {
     bus: Arc<dyn Bus>,
     config: PollerConfig,
     cursors: HashMap<String, i64>,
-    versions: HashMap<(String, String), i64>,
+    /// variant → instance → last published version.
+    versions: HashMap<String, HashMap<String, i64>>,
     wake: Arc<Notify>,
 }
 
@@ -68,8 +69,10 @@ impl Poller {
             versions: hub
                 .versions()
                 .into_iter()
-                .map(|(v, i, ver)| ((v, i), ver))
-                .collect(),
+                .fold(HashMap::new(), |mut m, (v, i, ver)| {
+                    m.entry(v).or_insert_with(HashMap::new).insert(i, ver);
+                    m
+                }),
             store,
             bus,
             config,
@@ -149,24 +152,31 @@ impl Poller {
             self.cursors.insert(variant, upto);
         }
 
+        // Compared by reference: the idle poll allocates nothing per snapshot row.
         let changed: HashSet<String> = state
             .versions
             .into_iter()
-            .filter(|(v, i, ver)| self.versions.get(&(v.clone(), i.clone())) != Some(ver))
+            .filter(|(v, i, ver)| self.version(v, i) != Some(*ver))
             .map(|(v, _, _)| v)
             .collect();
         for variant in changed {
             for snap in self.store.snapshots(Some(&variant)).await? {
-                let key = (snap.variant.clone(), snap.instance_id.clone());
-                if self.versions.get(&key) == Some(&snap.version) {
+                if self.version(&snap.variant, &snap.instance_id) == Some(snap.version) {
                     continue;
                 }
-                self.versions.insert(key, snap.version);
+                self.versions
+                    .entry(snap.variant.clone())
+                    .or_default()
+                    .insert(snap.instance_id.clone(), snap.version);
                 progress.any = true;
                 self.publish(BusMessage::Snapshot(Arc::new(snap))).await?;
             }
         }
         Ok(progress)
+    }
+
+    fn version(&self, variant: &str, instance: &str) -> Option<i64> {
+        self.versions.get(variant)?.get(instance).copied()
     }
 
     async fn publish(&self, msg: BusMessage) -> Result<(), StoreError> {

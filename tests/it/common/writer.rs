@@ -10,18 +10,8 @@ use sqlx::{MySqlPool, PgPool, SqlitePool};
 
 use super::{Backend, TestDb};
 
-/// A seed-column event.
-#[derive(Debug, Clone)]
-pub struct Ev {
-    pub variant: String,
-    pub instance_id: String,
-    pub vt_symbol: String,
-    pub bar_dt: Option<DateTime<Utc>>,
-    pub event_type: String,
-    pub event_key: String,
-    pub created_at: DateTime<Utc>,
-    pub payload: String,
-}
+/// A seed-column event: the same shape the store's demo writer uses.
+pub type Ev = signalgate::store::NewEvent;
 
 /// A signal event with a unique key derived from `n`.
 pub fn ev(variant: &str, n: u64, vt_symbol: &str) -> Ev {
