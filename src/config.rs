@@ -233,7 +233,8 @@ pub struct Config {
     )]
     pub ping_timeout_ms: u64,
 
-    /// Log format; the level comes from RUST_LOG (default info).
+    /// Log format; the level comes from RUST_LOG (default
+    /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).
     #[arg(
         long,
         env = "SIGNALGATE_LOG_FORMAT",
