@@ -440,10 +440,27 @@ fn overlay_file(
             obj.insert(key, json);
         }
     }
-    let mut out: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
-        let key = e.path().to_string();
-        invalid(format!("key '{key}': {}", e.into_inner()))
-    })?;
+    let mut out: Config = match serde_json::from_value(merged.clone()) {
+        Ok(c) => c,
+        Err(err) => {
+            // The sections are `#[serde(flatten)]`ed, which hides the failing key from the
+            // error: find it by trying the file's keys one at a time.
+            let base = serde_json::to_value(&config).map_err(|e| invalid(e.to_string()))?;
+            let culprit = merged.as_object().and_then(|m| {
+                m.iter().find(|(key, value)| {
+                    let mut trial = base.clone();
+                    if let Some(obj) = trial.as_object_mut() {
+                        obj.insert((*key).clone(), (*value).clone());
+                    }
+                    serde_json::from_value::<Config>(trial).is_err()
+                })
+            });
+            return Err(invalid(match culprit {
+                Some((key, _)) => format!("key '{key}': {err}"),
+                None => err.to_string(),
+            }));
+        }
+    };
     out.config = Some(path.clone());
     Ok(out)
 }
