@@ -132,7 +132,9 @@ impl Application {
         let app = http::router(state)
             .merge(web::router())
             .fallback(http::not_found)
-            .layer(axum::middleware::map_response(http::error::json_error_bodies));
+            .layer(axum::middleware::map_response(
+                http::error::json_error_bodies,
+            ));
         // The Socket.IO layer wraps the whole app exactly once: each `layer()` call creates its
         // own Engine.IO session table, and `Router::layer` calls it for every route and fallback
         // (a long-polling session would then be unknown to the next request's copy). CORS wraps

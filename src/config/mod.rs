@@ -269,6 +269,17 @@ pub struct RealtimeConfig {
     )]
     pub ws_read_buffer: usize,
 
+    /// Largest message a client may send (bytes), on both transports: a websocket message or
+    /// frame, or a long-polling request body. A bigger one closes that connection. The default
+    /// fits a subscribe request with the maximum number of symbols several times over.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_MESSAGE_BYTES",
+        default_value_t = 16384,
+        global = true
+    )]
+    pub max_message_bytes: usize,
+
     /// Engine.IO heartbeat: ping interval (ms).
     #[arg(
         long,
@@ -361,6 +372,7 @@ impl Config {
             ("--ring-capacity", rt.ring_capacity as u64),
             ("--resume-cap", u64::from(rt.resume_cap)),
             ("--socket-buffer", rt.socket_buffer as u64),
+            ("--max-message-bytes", rt.max_message_bytes as u64),
             ("--db-max-connections", u64::from(db.db_max_connections)),
         ];
         for (name, v) in positive {

@@ -73,9 +73,17 @@ mod tests {
         );
         assert!(parse_time("2024-05-01T09:30:00").is_ok());
         assert!(parse_time("yesterday").unwrap_err().contains("yesterday"));
-        for out in ["-262143-01-01", "+10000-01-01", "0999-12-31T23:59:59Z", "-0001-01-01"] {
+        for out in [
+            "-262143-01-01",
+            "+10000-01-01",
+            "0999-12-31T23:59:59Z",
+            "-0001-01-01",
+        ] {
             let err = parse_time(out).expect_err(out);
-            assert!(err.contains("out of range") || err.contains("not a time"), "{out}: {err}");
+            assert!(
+                err.contains("out of range") || err.contains("not a time"),
+                "{out}: {err}"
+            );
         }
         assert!(parse_time("9999-12-31T23:59:59Z").is_ok());
         assert!(parse_time("1000-01-01").is_ok());

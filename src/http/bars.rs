@@ -15,7 +15,14 @@ use crate::{
 
 /// Bars returned when `limit` is absent.
 /// The query parameters of this route.
-const PARAMS: &[&str] = &["vt_symbol", "interval", "start", "end", "limit", "max_points"];
+const PARAMS: &[&str] = &[
+    "vt_symbol",
+    "interval",
+    "start",
+    "end",
+    "limit",
+    "max_points",
+];
 const DEFAULT_LIMIT: u32 = 1000;
 /// Largest raw read (about 70 days of 1-minute bars).
 const MAX_LIMIT: u32 = 100_000;
@@ -49,8 +56,7 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
             format!("'{raw_symbol}' is a list; /api/bars takes exactly one vt_symbol"),
         ));
     }
-    let vt_symbol =
-        VtSymbol::parse(raw_symbol).map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
+    let vt_symbol = VtSymbol::parse(raw_symbol).map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
     let interval = Interval::parse(params.required("interval")?)
         .map_err(|e| ApiError::invalid("interval", e.0))?;
     let (start, end) = params.range()?;

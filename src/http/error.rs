@@ -110,7 +110,10 @@ pub async fn json_error_bodies(res: Response) -> Response {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("GET")
                 .to_owned();
-            ("method_not_allowed", format!("method not allowed; this route accepts {allow}"))
+            (
+                "method_not_allowed",
+                format!("method not allowed; this route accepts {allow}"),
+            )
         }
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large".to_owned()),
         StatusCode::URI_TOO_LONG => ("uri_too_long", "request URI too long".to_owned()),
