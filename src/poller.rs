@@ -63,7 +63,11 @@ impl Poller {
     /// A poller starting from the hub's current positions (it publishes only what is newer).
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, hub: &Hub, config: PollerConfig) -> Self {
         let wake = Arc::new(Notify::new());
-        store.spawn_change_listener(wake.clone());
+        {
+            let s = store.clone();
+            let w = wake.clone();
+            tokio::spawn(async move { s.listen_changes(w).await });
+        }
         Self {
             cursors: hub.heads().into_iter().collect(),
             versions: hub

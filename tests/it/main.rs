@@ -5,3 +5,4 @@ mod common;
 mod realtime;
 mod rest;
 mod schema;
+mod store;
