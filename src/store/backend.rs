@@ -30,8 +30,6 @@ pub(crate) type RowOf<B> = <B as Database>::Row;
 pub(crate) trait Backend: SqlDb {
     /// How this backend spells SQL and times.
     const DIALECT: Dialect;
-    /// The readiness round trip.
-    const PING: &'static str = "SELECT 1";
 
     /// A lazily connecting pool for `url`.
     fn pool(url: &str, opts: &PoolOptions) -> Result<Pool<Self>, StoreError>;
@@ -122,6 +120,8 @@ where
     for<'r> Option<i32>: Encode<'r, DB>,
     for<'r> NaiveDateTime: Decode<'r, DB> + Type<DB>,
     for<'r> Option<NaiveDateTime>: Encode<'r, DB>,
+    for<'r> Option<DateTime<Utc>>: Encode<'r, DB>,
+    DateTime<Utc>: Type<DB>,
     DB::QueryResult: Affected,
     for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
     for<'r> i32: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
@@ -158,9 +158,13 @@ where
     }
 
     fn bind(q: Q<Self>, p: Param, d: Dialect) -> Q<Self> {
-        let time = |q: Q<Self>, t: Option<NaiveDateTime>| match d.text_times() {
+        let naive = |q: Q<Self>, t: Option<NaiveDateTime>| match d.text_times() {
             true => q.bind(t.map(time_to_text)),
             false => q.bind(t),
+        };
+        let utc = |q: Q<Self>, t: Option<DateTime<Utc>>| match d.utc_params() {
+            true => q.bind(t),
+            false => naive(q, t.map(|t| t.naive_utc())),
         };
         match p {
             Param::Str(s) | Param::Json(s) => q.bind(s),
@@ -168,9 +172,9 @@ where
             Param::I64(v) => q.bind(v),
             Param::OptI32(v) => q.bind(v),
             Param::F64(v) => q.bind(v),
-            Param::Time(t) => time(q, Some(t.naive_utc())),
-            Param::OptTime(t) => time(q, t.map(|t| t.naive_utc())),
-            Param::Naive(t) => time(q, Some(t)),
+            Param::Time(t) => utc(q, Some(t)),
+            Param::OptTime(t) => utc(q, t),
+            Param::Naive(t) => naive(q, Some(t)),
         }
     }
 

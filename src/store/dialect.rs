@@ -1,10 +1,10 @@
 //! How each backend spells SQL and times: placeholders, identifier quotes, JSON reads and
 //! writes, upsert syntax, the time representation and the embedded migrations.
 //!
-//! Times cross the driver as naive UTC (`DATETIME(6)` on MySQL; on PostgreSQL sqlx opens every
-//! session with `TimeZone=UTC`, so a naive parameter compared with or stored into a
-//! `TIMESTAMPTZ` column means UTC) or, on SQLite, as fixed-width text
-//! `YYYY-MM-DD HH:MM:SS.ffffff`, so that text order is time order.
+//! Times cross the driver as naive UTC on MySQL (`DATETIME(6)`), as `TIMESTAMPTZ` instants on
+//! PostgreSQL (a plain `TIMESTAMP` column converts them in the session time zone, which sqlx
+//! sets to UTC) and, on SQLite, as fixed-width text `YYYY-MM-DD HH:MM:SS.ffffff`, so that text
+//! order is time order. Bar times are naive local times everywhere (text on SQLite).
 
 use chrono::NaiveDateTime;
 use sqlx::migrate::Migrator;
@@ -75,6 +75,18 @@ impl Dialect {
             Self::MySql => Upsert::OnDuplicateKey,
             _ => Upsert::OnConflict,
         }
+    }
+
+    /// Whether `=` on text may match other bytes (MySQL's default collations ignore case and
+    /// trailing spaces), so exact matches need an extra binary comparison.
+    pub fn binary_compare(self) -> bool {
+        self == Self::MySql
+    }
+
+    /// Whether UTC instants are bound as such (PostgreSQL, for `TIMESTAMPTZ`) rather than as
+    /// naive UTC.
+    pub fn utc_params(self) -> bool {
+        self == Self::Postgres
     }
 
     /// Whether times are stored as text (SQLite) rather than a native type.

@@ -32,8 +32,13 @@ use tokio::sync::Notify;
 
 use crate::domain::{Event, EventType, Interval, Snapshot, VariantSummary, VtSymbol};
 
-pub use error::StoreError;
+pub use error::{StoreError, Unavailable, UnavailableKind};
 use sql::SqlStore;
+
+/// How long [`Store::ping`] waits for a connection and the answer, so that `/readyz` answers
+/// promptly even when the pool's acquire timeout is long: well under the few seconds readiness
+/// probes are usually given.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connection pool settings (from the CLI / config file).
 #[derive(Debug, Clone)]
@@ -207,8 +212,13 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Reverts the latest applied migration; returns false if none was applied.
     async fn migrate_down(&self) -> Result<bool, StoreError>;
-    /// A trivial round trip (`SELECT 1`).
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Readiness: succeeds only if the signal tables can be read, within [`PING_TIMEOUT`] (not
+    /// the pool's acquire timeout, which may be long); otherwise [`StoreError::Unavailable`].
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ping_within(PING_TIMEOUT).await
+    }
+    /// [`Store::ping`] within `timeout`.
+    async fn ping_within(&self, timeout: Duration) -> Result<(), StoreError>;
     /// Variants with their instances, from the snapshot and sequence tables.
     async fn variants(&self) -> Result<Vec<VariantSummary>, StoreError>;
     /// Snapshots of one variant (or all), ordered by variant and instance.

@@ -1,12 +1,12 @@
 //! PostgreSQL backend: connect options, time columns, change notifications. Signal times are
-//! `TIMESTAMPTZ`; VnPy bar times are naive `TIMESTAMP`. A `LISTEN signalgate` connection wakes
+//! `TIMESTAMPTZ` (or plain `TIMESTAMP` holding UTC); VnPy bar times are naive `TIMESTAMP`. A `LISTEN signalgate` connection wakes
 //! the poller as soon as a writer commits.
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{
-    Pool, Row,
+    Column, Pool, Row, Type,
     postgres::{PgListener, PgRow},
 };
 use tokio::sync::Notify;
@@ -24,8 +24,15 @@ impl Backend for sqlx::Postgres {
             .map_err(|e| StoreError::BadUrl(format!("invalid PostgreSQL URL: {e}")))
     }
 
+    /// `TIMESTAMPTZ` as it is; plain `TIMESTAMP` (common in existing databases) read as UTC.
     fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-        row.try_get(col)
+        let column = row.try_column(col)?;
+        if <DateTime<Utc> as Type<Self>>::compatible(column.type_info()) {
+            row.try_get(col)
+        } else {
+            let naive: Option<NaiveDateTime> = row.try_get(col)?;
+            Ok(naive.map(|t| t.and_utc()))
+        }
     }
 
     async fn listen(pool: Pool<Self>, wake: Arc<Notify>) {

@@ -66,9 +66,30 @@ impl Sql {
         self
     }
 
-    /// ` AND <col> = <p>`.
-    fn and_eq(&mut self, col: &str, p: Param) -> &mut Self {
-        self.push(&format!(" AND {col} = ")).bind(p)
+    /// ` AND <col> = <value>`, byte for byte on every backend.
+    fn and_eq(&mut self, col: &str, value: &str) -> &mut Self {
+        self.and_in(col, std::slice::from_ref(&value))
+    }
+
+    /// ` AND <col> IN (<values>)`, byte for byte on every backend. MySQL's default collations
+    /// ignore case and trailing spaces, so there the indexed comparison is followed by a binary
+    /// one: the index still narrows the rows, the binary test keeps only exact matches.
+    fn and_in(&mut self, col: &str, values: &[&str]) -> &mut Self {
+        self.push(&format!(" AND {col}")).one_of(values);
+        if self.dialect.binary_compare() {
+            self.push(&format!(" AND CAST({col} AS BINARY)"))
+                .one_of(values);
+        }
+        self
+    }
+
+    /// ` = <p>` or ` IN (<p>, ..)`.
+    fn one_of(&mut self, values: &[&str]) -> &mut Self {
+        let params = values.iter().map(|v| Param::Str((*v).to_owned()));
+        match values.len() {
+            1 => self.push(" = ").list(params),
+            _ => self.push(" IN (").list(params).push(")"),
+        }
     }
 
     /// `<p>, <p>, ..` separated by commas.
@@ -121,7 +142,7 @@ pub(crate) fn snapshots_sql(d: Dialect, variant: Option<&str>) -> Sql {
         ),
     );
     if let Some(v) = variant {
-        sql.and_eq("variant", Param::Str(v.to_owned()));
+        sql.and_eq("variant", v);
     }
     sql.push(" ORDER BY variant, instance_id");
     sql
@@ -139,15 +160,15 @@ pub(crate) fn events_sql(d: Dialect, q: &EventQuery) -> Option<Sql> {
             d.payload()
         ),
     );
-    sql.and_eq("variant", Param::Str(q.variant.clone()))
+    sql.and_eq("variant", &q.variant)
         .push(" AND seq > ")
         .bind(Param::I64(q.after_seq));
     if !q.vt_symbols.is_empty() {
-        let symbols = q.vt_symbols.iter().map(|s| Param::Str(s.as_str().into()));
-        sql.push(" AND vt_symbol IN (").list(symbols).push(")");
+        let symbols: Vec<&str> = q.vt_symbols.iter().map(|s| s.as_str()).collect();
+        sql.and_in("vt_symbol", &symbols);
     }
     if let Some(t) = q.event_type {
-        sql.and_eq("event_type", Param::Str(t.as_str().to_owned()));
+        sql.and_eq("event_type", t.as_str());
     }
     let col = q.time_field.column();
     if let Some(start) = start {
@@ -167,12 +188,9 @@ pub(crate) fn events_sql(d: Dialect, q: &EventQuery) -> Option<Sql> {
 fn bar_series(sql: &mut Sql, vt_symbol: &VtSymbol, interval: Interval) {
     let d = sql.dialect;
     sql.push(" FROM dbbardata WHERE 1 = 1")
-        .and_eq("symbol", Param::Str(vt_symbol.symbol().to_owned()))
-        .and_eq("exchange", Param::Str(vt_symbol.exchange().to_owned()))
-        .and_eq(
-            &quoted(d, "interval"),
-            Param::Str(interval.as_str().to_owned()),
-        );
+        .and_eq("symbol", vt_symbol.symbol())
+        .and_eq("exchange", vt_symbol.exchange())
+        .and_eq(&quoted(d, "interval"), interval.as_str());
 }
 
 /// Bars ascending from `start`, or (without `start`) the latest `limit` bars descending, which
@@ -316,6 +334,10 @@ pub(crate) const POLL_VERSIONS: &str =
 pub(crate) const VARIANT_ROWS: &str =
     "SELECT variant, instance_id, updated_at FROM monitor_signal_snapshot";
 pub(crate) const SEQ_VARIANTS: &str = "SELECT variant FROM monitor_signal_seq";
+/// Readiness: cheap (the planner sees `1 = 0`) but fails unless every signal table exists.
+pub(crate) const PING: &str = "SELECT 1 FROM monitor_signal_snapshot WHERE 1 = 0 \
+     UNION ALL SELECT 1 FROM monitor_signal_event WHERE 1 = 0 \
+     UNION ALL SELECT 1 FROM monitor_signal_seq WHERE 1 = 0";
 
 #[cfg(test)]
 #[path = "query_tests.rs"]

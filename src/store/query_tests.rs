@@ -36,7 +36,15 @@ fn event_sql_binds_in_order() {
     );
     assert_eq!(sql.params.len(), 6);
     let sql = events_sql(MYSQL, &q).expect("sql");
-    assert!(sql.text.contains("vt_symbol IN (?, ?)"), "{}", sql.text);
+    assert!(
+        sql.text.contains(
+            "variant = ? AND CAST(variant AS BINARY) = ? AND seq > ? \
+             AND vt_symbol IN (?, ?) AND CAST(vt_symbol AS BINARY) IN (?, ?)"
+        ),
+        "{}",
+        sql.text
+    );
+    assert_eq!(sql.params.len(), 10);
 }
 
 #[test]

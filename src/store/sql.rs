@@ -1,7 +1,7 @@
 //! The one [`Store`] implementation, generic over the [`Backend`]: every query, row decoder and
 //! the migration bookkeeping are written once here.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{
     BarQuery, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store, StoreError,
-    StoredBar,
+    StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     query::{self, Sql},
 };
@@ -175,9 +175,11 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(true)
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.fetch_text(B::PING).await?;
-        Ok(())
+    async fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(timeout, self.fetch_text(query::PING)).await {
+            Ok(done) => Ok(done.map(drop)?),
+            Err(_) => Err(Unavailable::timed_out().into()),
+        }
     }
 
     #[instrument(skip_all)]

@@ -15,9 +15,6 @@ use super::{PoolOptions, StoreError};
 
 impl Backend for sqlx::Sqlite {
     const DIALECT: Dialect = Dialect::Sqlite;
-    // `SELECT 1` never touches the file; reading the schema needs the file to be readable (not
-    // locked exclusively by another process).
-    const PING: &'static str = "SELECT count(*) FROM sqlite_master";
 
     /// Opens (and creates if missing) the database file, in WAL mode so readers never block
     /// the writer.

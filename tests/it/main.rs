@@ -6,3 +6,4 @@ mod realtime;
 mod rest;
 mod schema;
 mod store;
+mod store_data;

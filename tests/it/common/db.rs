@@ -68,6 +68,8 @@ pub trait Raw: Send + Sync {
     async fn exec(&self, sql: &str) -> Result<(), sqlx::Error>;
     /// Every row of a query whose columns are all integers.
     async fn ints(&self, stmt: Stmt) -> Result<Vec<Vec<i64>>, sqlx::Error>;
+    /// The first (text) column of every row.
+    async fn texts(&self, stmt: Stmt) -> Result<Vec<String>, sqlx::Error>;
     /// Closes the pool.
     async fn close(&self);
 }
@@ -149,7 +151,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     usize: ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Type<DB>,
+    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
 {
     async fn tx(&self, stmts: Vec<Stmt>, hold: Duration, commit: bool) -> Result<u64, sqlx::Error> {
@@ -179,6 +181,11 @@ where
         rows.iter()
             .map(|r| (0..r.len()).map(|i| r.try_get::<i64, _>(i)).collect())
             .collect()
+    }
+
+    async fn texts(&self, stmt: Stmt) -> Result<Vec<String>, sqlx::Error> {
+        let rows = prepare::<DB>(stmt).fetch_all(self).await?;
+        rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
     }
 
     async fn close(&self) {
@@ -352,6 +359,19 @@ impl TestDb {
     /// Drops the database now (it would otherwise go with the last clone).
     pub async fn drop_db(&self) {
         self.cleanup.run().await;
+    }
+
+    /// The gateway's own store on this database, migrated.
+    pub async fn store(&self) -> std::sync::Arc<dyn signalgate::store::Store> {
+        let opts = signalgate::store::PoolOptions {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(10),
+        };
+        let store = signalgate::store::connect(&self.url, &opts)
+            .await
+            .expect("store connects");
+        store.migrate().await.expect("migrate");
+        store
     }
 
     /// Raw access with room for `connections` concurrent users.
