@@ -253,6 +253,12 @@ pub trait Store: Send + Sync + 'static {
     fn is_closed(&self) -> bool;
 }
 
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}
+
 /// Opens a pool for `url` and returns the matching backend.
 pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
