@@ -2,9 +2,9 @@
 //! `seq` or `version`), events inserted idempotently, optionally inside a transaction held open
 //! for a while (so commits land out of `id` order).
 //!
-//! Single upserts and inserts go through the gateway's own store (the statements its demo
-//! writer uses); transactions and reads through a [`Raw`] connection. Only the placeholder style
-//! and the one transactional insert differ per backend.
+//! Snapshot upserts go through the gateway's own store (the statement its demo writer uses);
+//! event transactions and reads through a [`Raw`] connection. Only the placeholder style and the
+//! event insert differ per backend.
 
 use std::{sync::Arc, time::Duration};
 
@@ -104,9 +104,12 @@ impl Writer {
         self.raw.tx(stmts, hold, commit).await
     }
 
-    /// Inserts one event in its own transaction; 1 if inserted, 0 if its key existed.
+    /// Inserts one event in its own transaction (`BEGIN`, `INSERT`, `COMMIT`, as a strategy
+    /// does); 1 if inserted, 0 if its key existed.
     pub async fn event(&self, e: &Ev) -> u64 {
-        u64::from(self.store.insert_event(e).await.expect("event insert"))
+        self.tx(std::slice::from_ref(e), Duration::ZERO, true)
+            .await
+            .expect("event insert")
     }
 
     /// Upserts a snapshot with the seed columns only.
