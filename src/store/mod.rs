@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
-//! - `query.rs`: SQL text and bind parameters, built from a `Dialect`.
+//! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
 //! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
 //! - `backend.rs`: the `Backend` trait (what differs per backend) and the sqlx glue.
 //! - `mysql.rs`, `postgres.rs`, `sqlite.rs`: connect options; PostgreSQL's time columns and
@@ -23,6 +23,7 @@ mod postgres;
 mod query;
 mod sql;
 mod sqlite;
+mod write;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,14 +1,11 @@
-//! SQL text shared by the three backends. The statements differ only in placeholders (`?` vs
-//! `$n`), identifier quoting, how JSON is read and written and the upsert syntax, so they are
-//! built here once from a [`Dialect`]; each backend binds the [`Param`]s with its own time
-//! representation.
+//! SQL text shared by the three backends: the statement builder and the reads. Statements
+//! differ only in placeholders (`?` vs `$n`), identifier quoting, how JSON is read and how names
+//! are compared, so they are built here once from a [`Dialect`]; the driver glue binds the
+//! [`Param`]s in the dialect's time representation. Writes are in `write.rs`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{
-    BarQuery, EventQuery, NewBar, NewEvent, NewSnapshot,
-    dialect::{Dialect, Upsert},
-};
+use super::{BarQuery, EventQuery, dialect::Dialect};
 use crate::domain::{Interval, VtSymbol};
 
 /// A bind parameter; backends convert times to their own column type.
@@ -37,7 +34,7 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    fn new(dialect: Dialect, text: impl Into<String>) -> Self {
+    pub(super) fn new(dialect: Dialect, text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
             params: Vec::new(),
@@ -61,7 +58,7 @@ impl Sql {
         self
     }
 
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(super) fn push(&mut self, text: &str) -> &mut Self {
         self.text += text;
         self
     }
@@ -93,7 +90,7 @@ impl Sql {
     }
 
     /// `<p>, <p>, ..` separated by commas.
-    fn list(&mut self, params: impl IntoIterator<Item = Param>) -> &mut Self {
+    pub(super) fn list(&mut self, params: impl IntoIterator<Item = Param>) -> &mut Self {
         for (i, p) in params.into_iter().enumerate() {
             if i > 0 {
                 self.push(", ");
@@ -104,7 +101,8 @@ impl Sql {
     }
 }
 
-fn quoted(d: Dialect, name: &str) -> String {
+/// `name` quoted as an identifier.
+pub(super) fn quoted(d: Dialect, name: &str) -> String {
     format!("{0}{name}{0}", d.quote())
 }
 
@@ -224,108 +222,6 @@ pub(crate) fn last_bar_sql(d: Dialect, vt_symbol: &VtSymbol, interval: Interval)
     let mut sql = Sql::new(d, format!("SELECT MAX({}) AS t", quoted(d, "datetime")));
     bar_series(&mut sql, vt_symbol, interval);
     sql
-}
-
-/// `INSERT INTO table (cols) VALUES (..)` plus the conflict clause: update `update` (or, if
-/// empty, ignore the row) when `key` already exists.
-fn insert(d: Dialect, table: &str, row: Vec<(&str, Param)>, key: &[&str], update: &[&str]) -> Sql {
-    let ignore = update.is_empty() && d.upsert() == Upsert::OnDuplicateKey;
-    let cols: Vec<&str> = row.iter().map(|(c, _)| *c).collect();
-    let mut sql = Sql::new(
-        d,
-        format!(
-            "INSERT {}INTO {table} ({}) VALUES (",
-            if ignore { "IGNORE " } else { "" },
-            cols.join(", ")
-        ),
-    );
-    sql.list(row.into_iter().map(|(_, p)| p)).push(")");
-    let set = |f: &dyn Fn(&str) -> String| update.iter().map(|c| f(c)).collect::<Vec<_>>();
-    match d.upsert() {
-        Upsert::OnDuplicateKey if !ignore => {
-            let set = set(&|c| format!("{c} = VALUES({c})")).join(", ");
-            sql.push(&format!(" ON DUPLICATE KEY UPDATE {set}"));
-        }
-        Upsert::OnDuplicateKey => {}
-        Upsert::OnConflict if update.is_empty() => {
-            sql.push(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")));
-        }
-        Upsert::OnConflict => {
-            let set = set(&|c| format!("{c} = excluded.{c}")).join(", ");
-            sql.push(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {set}",
-                key.join(", ")
-            ));
-        }
-    }
-    sql
-}
-
-/// Upserts a snapshot's seed columns.
-pub(crate) fn upsert_snapshot_sql(d: Dialect, s: &NewSnapshot) -> Sql {
-    let row = vec![
-        ("variant", Param::Str(s.variant.clone())),
-        ("instance_id", Param::Str(s.instance_id.clone())),
-        ("updated_at", Param::Time(s.updated_at)),
-        ("bar_dt", Param::OptTime(s.bar_dt)),
-        ("bar_interval", Param::OptStr(s.bar_interval.clone())),
-        ("bar_window", Param::OptI32(s.bar_window)),
-        ("payload_json", Param::Json(s.payload.clone())),
-    ];
-    let update = [
-        "updated_at",
-        "bar_dt",
-        "bar_interval",
-        "bar_window",
-        "payload_json",
-    ];
-    insert(
-        d,
-        "monitor_signal_snapshot",
-        row,
-        &["variant", "instance_id"],
-        &update,
-    )
-}
-
-/// Inserts an event unless its `event_key` exists.
-pub(crate) fn insert_event_sql(d: Dialect, e: &NewEvent) -> Sql {
-    let row = vec![
-        ("variant", Param::Str(e.variant.clone())),
-        ("instance_id", Param::Str(e.instance_id.clone())),
-        ("vt_symbol", Param::Str(e.vt_symbol.clone())),
-        ("bar_dt", Param::OptTime(e.bar_dt)),
-        ("event_type", Param::Str(e.event_type.clone())),
-        ("event_key", Param::Str(e.event_key.clone())),
-        ("created_at", Param::Time(e.created_at)),
-        ("payload_json", Param::Json(e.payload.clone())),
-    ];
-    insert(d, "monitor_signal_event", row, &["event_key"], &[])
-}
-
-/// Upserts a VnPy bar.
-pub(crate) fn upsert_bar_sql(d: Dialect, b: &NewBar) -> Sql {
-    let (dt, interval) = (quoted(d, "datetime"), quoted(d, "interval"));
-    let bar = &b.bar;
-    let row = vec![
-        ("symbol", Param::Str(b.vt_symbol.symbol().to_owned())),
-        ("exchange", Param::Str(b.vt_symbol.exchange().to_owned())),
-        (dt.as_str(), Param::Naive(bar.datetime)),
-        (
-            interval.as_str(),
-            Param::Str(b.interval.as_str().to_owned()),
-        ),
-        ("volume", Param::F64(bar.volume)),
-        ("turnover", Param::F64(bar.turnover)),
-        ("open_interest", Param::F64(bar.open_interest)),
-        ("open_price", Param::F64(bar.open)),
-        ("high_price", Param::F64(bar.high)),
-        ("low_price", Param::F64(bar.low)),
-        ("close_price", Param::F64(bar.close)),
-    ];
-    let key = ["symbol", "exchange", interval.as_str(), dt.as_str()];
-    let update: Vec<&str> = row[4..].iter().map(|(c, _)| *c).collect();
-    insert(d, "dbbardata", row, &key, &update)
 }
 
 pub(crate) const POLL_SEQS: &str = "SELECT variant, v FROM monitor_signal_seq";

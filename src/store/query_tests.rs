@@ -4,6 +4,10 @@ use chrono::NaiveDate;
 
 use super::*;
 use crate::domain::{EventType, VtSymbol};
+use crate::store::{
+    NewEvent, NewSnapshot,
+    write::{insert_event_sql, upsert_snapshot_sql},
+};
 
 const MYSQL: Dialect = Dialect::MySql;
 const POSTGRES: Dialect = Dialect::Postgres;

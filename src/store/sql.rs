@@ -14,6 +14,7 @@ use super::{
     StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     query::{self, Sql},
+    write,
 };
 use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol, parse_payload};
 
@@ -253,17 +254,17 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError> {
-        self.execute(query::upsert_snapshot_sql(B::DIALECT, s))
+        self.execute(write::upsert_snapshot_sql(B::DIALECT, s))
             .await?;
         Ok(())
     }
 
     async fn insert_event(&self, e: &NewEvent) -> Result<bool, StoreError> {
-        Ok(self.execute(query::insert_event_sql(B::DIALECT, e)).await? == 1)
+        Ok(self.execute(write::insert_event_sql(B::DIALECT, e)).await? == 1)
     }
 
     async fn upsert_bar(&self, b: &NewBar) -> Result<(), StoreError> {
-        self.execute(query::upsert_bar_sql(B::DIALECT, b)).await?;
+        self.execute(write::upsert_bar_sql(B::DIALECT, b)).await?;
         Ok(())
     }
 

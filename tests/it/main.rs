@@ -8,4 +8,5 @@ mod realtime;
 mod rest;
 mod schema;
 mod store;
+mod store_backends;
 mod store_data;
