@@ -9,3 +9,6 @@ mod realtime;
 mod rest;
 mod rest_fuzz;
 mod schema;
+mod store;
+mod store_backends;
+mod store_data;
