@@ -25,16 +25,9 @@ pub fn router() -> Router<AppState> {
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => {
-            tracing::debug!(error = %err, "readiness: database ping failed");
-            return Err(ApiError::Unavailable);
-        }
-        Err(_) => {
-            tracing::debug!("readiness: database ping timed out");
-            return Err(ApiError::Unavailable);
-        }
+    if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
+        tracing::debug!(error = %err, "readiness: database not available");
+        return Err(ApiError::Unavailable);
     }
     let since = state.poller.since_last_poll();
     let last_poll_ms = since.map(|d| d.as_millis() as u64);
