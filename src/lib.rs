@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
 //!   database and realtime; secrets (database URLs) that never print their password.
+//! - [`auth`]: JWT bearer tokens and per-variant grants for REST and Socket.IO.
 //! - [`telemetry`]: tracing set-up.
 //! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.
 //! - [`domain`]: validated identifiers and the JSON shapes shared by REST and Socket.IO.
@@ -21,6 +22,7 @@
 //! - [`demo`]: the demo strategy writer.
 //! - [`startup`]: [`Application`] wires it all together.
 
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod demo;

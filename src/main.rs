@@ -54,6 +54,16 @@ async fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Token(args) => {
+            let secret = config
+                .auth
+                .jwt_secret
+                .as_ref()
+                .context("signalgate token needs --jwt-secret (or SIGNALGATE_JWT_SECRET)")?;
+            let token = signalgate::auth::mint(secret, &args.sub, args.variants, args.ttl)?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Demo(args) => {
             let s = connect(&config).await?;
             s.migrate().await?;

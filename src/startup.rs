@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 use crate::{
+    auth::{Verifier, socket::SocketAuth},
     bus::{Bus, LocalBus},
     config::{Config, DemoArgs},
     demo,
@@ -61,6 +62,11 @@ impl Application {
     /// Builds everything and binds `config.http.listen`.
     pub async fn build(config: Config, options: BuildOptions) -> anyhow::Result<Self> {
         config.validate()?;
+        config.auth.check_exposure(config.http.listen)?;
+        let verifier = Verifier::from_config(&config.auth)?.map(Arc::new);
+        if verifier.is_none() {
+            tracing::info!("authentication is off: every variant is readable by anyone");
+        }
         let url = config.database.url();
         if config.database.database_url.is_none() {
             tracing::info!(%url, "no --database-url given: using the embedded SQLite database");
@@ -90,7 +96,7 @@ impl Application {
                 max_symbols: rt.max_symbols,
             },
         ));
-        let (io_layer, io) = realtime::build_io(rt, hub.clone());
+        let (io_layer, io) = realtime::build_io(rt, hub.clone(), SocketAuth(verifier.clone()));
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
 
@@ -128,6 +134,7 @@ impl Application {
             bars_tz,
             poller: status,
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
+            auth: verifier,
         };
         let app = http::router(state)
             .merge(web::router())

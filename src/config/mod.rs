@@ -38,6 +38,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Run only the demo writer: simulate strategies writing bars, snapshots and events.
     Demo(DemoArgs),
+    /// Mint an HS256 access token with --jwt-secret and print it.
+    Token(crate::auth::config::TokenArgs),
 }
 
 /// `serve` flags.
@@ -120,6 +122,11 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub realtime: RealtimeConfig,
+
+    /// Authentication.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub auth: crate::auth::AuthConfig,
 
     /// Log format; the level comes from RUST_LOG (default
     /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).

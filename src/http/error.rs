@@ -27,6 +27,12 @@ pub enum ApiError {
     /// A required parameter is absent.
     #[error("missing required parameter '{0}'")]
     MissingParameter(String),
+    /// No valid bearer token (authentication is on).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token does not grant this variant.
+    #[error("{0}")]
+    Forbidden(String),
     /// Nothing at this address.
     #[error("{0}")]
     NotFound(String),
@@ -52,6 +58,8 @@ impl ApiError {
             Self::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             Self::MissingParameter(_) => (StatusCode::BAD_REQUEST, "missing_parameter"),
             Self::UnknownParameter(_) => (StatusCode::BAD_REQUEST, "unknown_parameter"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -83,11 +91,18 @@ impl IntoResponse for ApiError {
             Self::Unavailable => "the database is unreachable; try again shortly".to_owned(),
             other => other.to_string(),
         };
-        (
+        let mut res = (
             status,
             Json(json!({"error": {"code": code, "message": message}})),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
     }
 }
 

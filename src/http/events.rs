@@ -13,6 +13,7 @@ use super::{
     params::{Params, variant_path},
 };
 use crate::{
+    auth::rest::Access,
     domain::{EventType, VtSymbol},
     http::AppState,
     store::{EventQuery, TimeField},
@@ -39,10 +40,12 @@ pub fn router() -> Router<AppState> {
 
 async fn list(
     State(state): State<AppState>,
+    access: Access,
     path: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let variant = variant_path(path)?;
+    access.check(variant.as_str())?;
     let params = params.allow(PARAMS)?;
     let vt_symbols = match params.get("vt_symbol") {
         None => Vec::new(),

@@ -40,6 +40,8 @@ pub struct AppState {
     pub poller: Arc<PollerStatus>,
     /// `/readyz` fails when the poller has not completed a poll for this long.
     pub poll_stale_after: std::time::Duration,
+    /// Token verifier for `/api` (`None`: authentication off).
+    pub auth: crate::auth::rest::MaybeVerifier,
 }
 
 /// The REST API (to be nested under `/api`), with its own JSON 404 fallback.
@@ -55,7 +57,13 @@ pub fn api() -> Router<AppState> {
 /// `/api` and the health probes, with request tracing.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/api", api())
+        .nest(
+            "/api",
+            api().layer(axum::middleware::from_fn_with_state(
+                state.auth.clone(),
+                crate::auth::rest::require_token,
+            )),
+        )
         .merge(health::router())
         .layer(
             TraceLayer::new_for_http()

@@ -12,7 +12,7 @@ use super::{
     ApiError,
     params::{Params, variant_path},
 };
-use crate::{domain::InstanceId, http::AppState};
+use crate::{auth::rest::Access, domain::InstanceId, http::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/snapshot/{variant}", get(get_snapshot))
@@ -20,10 +20,12 @@ pub fn router() -> Router<AppState> {
 
 async fn get_snapshot(
     State(state): State<AppState>,
+    access: Access,
     path: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let variant = variant_path(path)?;
+    access.check(variant.as_str())?;
     let params = params.allow(&["instance_id"])?;
     let instance = params
         .get("instance_id")

@@ -22,7 +22,8 @@ use super::{
 ///
 /// This runs *before* socketioxide sends the CONNECT packet; the connect handler itself is
 /// spawned after it. A client that emits `subscribe` right after connecting would otherwise race
-/// the registration and be ignored. Authentication slots in as another middleware before it.
+/// the registration and be ignored. Authentication ([`crate::auth::socket::authenticate`]) runs
+/// before it.
 pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
     socket.extensions.insert(Subscriptions::default());
     socket.on("subscribe", on_subscribe);
@@ -51,7 +52,8 @@ async fn on_subscribe(
     let _turn = turn.wait().await;
     let req = payload("subscribe", data)
         .and_then(|v| protocol::parse::<SubscribeRequest>("subscribe", v))
-        .and_then(|r| protocol::check_subscribe(&r, hub.limits().max_symbols).map(|()| r));
+        .and_then(|r| protocol::check_subscribe(&r, hub.limits().max_symbols).map(|()| r))
+        .and_then(|r| crate::auth::socket::check_variant(&s, r.variant.as_str()).map(|()| r));
     let req = match req {
         Ok(req) => req,
         Err(err) => {

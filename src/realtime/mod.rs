@@ -20,11 +20,18 @@ use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::config::RealtimeConfig;
+use crate::{
+    auth::socket::{self as auth, SocketAuth},
+    config::RealtimeConfig,
+};
 
-/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub as
-/// state, and the `/` namespace handlers.
-pub fn build_io(config: &RealtimeConfig, hub: Arc<hub::Hub>) -> (SocketIoLayer, SocketIo) {
+/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
+/// the token verifier as state, and the `/` namespace handlers.
+pub fn build_io(
+    config: &RealtimeConfig,
+    hub: Arc<hub::Hub>,
+    auth: SocketAuth,
+) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .ws_read_buffer_size(config.ws_read_buffer)
@@ -36,7 +43,15 @@ pub fn build_io(config: &RealtimeConfig, hub: Arc<hub::Hub>) -> (SocketIoLayer, 
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .with_state(hub)
+        .with_state(auth)
         .build_layer();
-    io.ns("/", handlers::on_connect.with(handlers::register));
+    // The last `.with` runs first: nothing is registered for a socket that fails to
+    // authenticate.
+    io.ns(
+        "/",
+        handlers::on_connect
+            .with(handlers::register)
+            .with(auth::authenticate),
+    );
     (layer, io)
 }

@@ -11,6 +11,7 @@ use crate::{
     backend_tests,
     common::{
         Backend, TestDb,
+        raw_sio::RawSocket,
         sio::{Msg, Sio, seq},
         spawn_app, spawn_app_with, unique, wait_for,
         writer::{Writer, ev},
@@ -153,64 +154,6 @@ async fn made_up_names_leave_no_state() {
     })
     .await;
     app.finish().await;
-}
-
-/// A bare Engine.IO 4 / Socket.IO 5 websocket client: lets a test pipeline requests and read
-/// the raw acks in the order the server sent them.
-struct RawSocket(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
-
-impl RawSocket {
-    async fn connect(base: &str) -> Self {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http", "ws", 1)
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket");
-        let mut raw = Self(ws);
-        let open = raw.recv().await.expect("engine.io open");
-        assert!(open.starts_with('0'), "{open}");
-        raw.send("40".into()).await;
-        let connect = raw.recv().await.expect("socket.io connect");
-        assert!(connect.starts_with("40"), "{connect}");
-        raw
-    }
-
-    async fn send(&mut self, text: String) {
-        assert!(self.try_send(text).await, "send");
-    }
-
-    /// Sends, reporting whether the connection took it (the server may close it mid-send).
-    async fn try_send(&mut self, text: String) -> bool {
-        use futures::SinkExt;
-        self.0
-            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
-            .await
-            .is_ok()
-    }
-
-    /// The next text frame, answering pings; `None` when the connection ends.
-    async fn recv(&mut self) -> Option<String> {
-        use futures::StreamExt;
-        loop {
-            let msg = tokio::time::timeout(LONG, self.0.next())
-                .await
-                .ok()??
-                .ok()?;
-            match msg {
-                tokio_tungstenite::tungstenite::Message::Text(t) if t.as_str() == "2" => {
-                    // A pong may find the connection already closed by the server.
-                    self.try_send("3".into()).await;
-                }
-                tokio_tungstenite::tungstenite::Message::Text(t) => return Some(t.to_string()),
-                tokio_tungstenite::tungstenite::Message::Close(_) => return None,
-                _ => {}
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod proxy;
+pub mod raw_sio;
 pub mod sio;
 pub mod writer;
 

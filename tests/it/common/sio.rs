@@ -55,12 +55,21 @@ impl Sio {
 
     /// Connects with the given behaviour and waits for the namespace to be joined.
     pub async fn connect_mode(base: &str, mode: Mode) -> Self {
+        Self::connect_with(base, mode, None).await
+    }
+
+    /// Connects with `auth` as the handshake's auth payload (`{"token": ..}`).
+    pub async fn connect_with(base: &str, mode: Mode, auth: Option<Value>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
         let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
-        let builder = ClientBuilder::new(base)
+        let mut builder = ClientBuilder::new(base);
+        if let Some(auth) = auth {
+            builder = builder.auth(auth);
+        }
+        let builder = builder
             .namespace("/")
             .reconnect(false)
             .transport_type(if mode == Mode::Polling {
