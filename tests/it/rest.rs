@@ -470,7 +470,10 @@ async fn assert_all_unavailable(app: &crate::common::app::TestApp, why: &str, ro
     for path in routes {
         let (s, body) = app.get(path).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{why}: {path}: {body}");
-        assert_eq!(body["error"]["code"], "database_unavailable", "{why}: {path}");
+        assert_eq!(
+            body["error"]["code"], "database_unavailable",
+            "{why}: {path}"
+        );
     }
     let started = std::time::Instant::now();
     let (s, _) = app.get("/readyz").await;
@@ -502,7 +505,6 @@ async fn dropped_tables_are_503_everywhere(b: Backend) {
     app.finish().await;
 }
 
-
 /// Credentials the server refuses: 503 on every route, never 500.
 async fn refused_credentials_are_503_everywhere(b: Backend) {
     let db = TestDb::create(b).await;
@@ -528,7 +530,10 @@ async fn refused_credentials_are_503_everywhere(b: Backend) {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();
-    for path in DB_ROUTES.iter().chain(["/readyz", "/api/snapshot/v"].iter()) {
+    for path in DB_ROUTES
+        .iter()
+        .chain(["/readyz", "/api/snapshot/v"].iter())
+    {
         let resp = http
             .get(format!("{base}{path}"))
             .send()
