@@ -620,10 +620,14 @@ async fn wedged_poller_is_not_ready() {
     let (s, body) = readyz().await;
     assert_eq!(s, StatusCode::OK, "just polled: {body}");
     // No further polls: within a few bounds it must turn not ready.
-    let body = wait_for("readyz to notice the wedged poller", Duration::from_secs(10), || async {
-        let (s, body) = readyz().await;
-        (s == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
-    })
+    let body = wait_for(
+        "readyz to notice the wedged poller",
+        Duration::from_secs(10),
+        || async {
+            let (s, body) = readyz().await;
+            (s == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+        },
+    )
     .await;
     assert!(
         body["error"]["message"]
