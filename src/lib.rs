@@ -9,7 +9,7 @@
 //! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
 //!   database and realtime; secrets (database URLs) that never print their password.
 //! - [`auth`]: JWT bearer tokens and per-variant grants for REST and Socket.IO.
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.
 //! - [`domain`]: validated identifiers and the JSON shapes shared by REST and Socket.IO.
 //! - [`store`]: the `Store` trait, one generic SQL implementation, per-backend differences.
@@ -29,6 +29,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod poller;
 pub mod realtime;
 pub mod startup;

@@ -160,10 +160,13 @@ impl Poller {
         let mut backoff = self.config.interval;
         let mut failing = false;
         loop {
+            let started = std::time::Instant::now();
             let polled = tokio::select! {
                 _ = cancel.cancelled() => break,
                 r = self.poll_once() => r,
             };
+            metrics::histogram!("signalgate_poll_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
             let wait = match polled {
                 Ok(p) => {
                     self.status.mark_ok();
@@ -181,6 +184,7 @@ impl Poller {
                     }
                 }
                 Err(err) => {
+                    metrics::counter!("signalgate_poll_errors_total").increment(1);
                     if !failing {
                         tracing::warn!(error = %err, "poll failed; backing off and retrying");
                     }
@@ -206,6 +210,11 @@ impl Poller {
         self.detect_resets(&state).await?;
         for (variant, v) in state.seqs {
             let cursor = self.seed.heads.get(&variant).copied().unwrap_or(0);
+            crate::metrics::learn_variant(&variant);
+            // Committed but not yet published when this poll began.
+            let label = crate::metrics::variant_label(&variant);
+            metrics::gauge!("signalgate_event_lag", "variant" => label)
+                .set((v - cursor).max(0) as f64);
             if v <= cursor {
                 continue;
             }
@@ -219,6 +228,12 @@ impl Poller {
             // order), so positions up to `v` with no row were burnt by ignored inserts.
             let upto = if full { last } else { last.max(v) };
             progress.any |= !rows.is_empty();
+            let now = chrono::Utc::now();
+            for e in &rows {
+                // From the writer's created_at to publication (emission follows at once).
+                let age = (now - e.created_at).to_std().unwrap_or_default();
+                metrics::histogram!("signalgate_commit_to_emit_seconds").record(age.as_secs_f64());
+            }
             progress.full |= full;
             let events = rows
                 .iter()

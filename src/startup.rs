@@ -48,6 +48,7 @@ pub struct Application {
     hub: Arc<Hub>,
     fanout: Arc<Fanout>,
     tasks: Supervisor,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Delay between attempts to load the hub while the database is unreachable at start.
@@ -136,7 +137,17 @@ impl Application {
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
             auth: verifier,
         };
+        let metrics_state = crate::metrics::MetricsState {
+            io: io.clone(),
+            hub: hub.clone(),
+        };
+        let (metrics_router, metrics_addr) =
+            match crate::metrics::start(&config.metrics, metrics_state, &tasks).await? {
+                crate::metrics::Serving::Main(r) => (r, None),
+                crate::metrics::Serving::Separate(addr) => (Router::new(), Some(addr)),
+            };
         let app = http::router(state)
+            .merge(metrics_router)
             .merge(web::router())
             .fallback(http::not_found)
             .layer(axum::middleware::map_response(
@@ -163,12 +174,18 @@ impl Application {
             hub,
             fanout,
             tasks,
+            metrics_addr,
         })
     }
 
     /// The bound address (the real port when `listen` used port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The separate `/metrics` listener's address (with `--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The database behind this gateway.

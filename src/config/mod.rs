@@ -128,6 +128,11 @@ pub struct Config {
     #[serde(flatten)]
     pub auth: crate::auth::AuthConfig,
 
+    /// Metrics.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub metrics: crate::metrics::MetricsConfig,
+
     /// Log format; the level comes from RUST_LOG (default
     /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).
     #[arg(

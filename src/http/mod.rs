@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .merge(health::router())
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

@@ -69,6 +69,7 @@ impl Hub {
         let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&snap.variant));
         let slow = fanout.emit(rooms, "snapshot_update", &snap.json);
+        metrics::counter!("signalgate_snapshots_emitted_total", "variant" => crate::metrics::variant_label(&snap.variant)).increment(1);
         drop(st);
         self.cut_off(slow, fanout);
     }
@@ -91,6 +92,9 @@ impl Hub {
         let mut st = lock(&st_arc);
         let fresh = st.history.apply(events, batch.upto_seq);
         let mut slow = Vec::new();
+        let label = crate::metrics::variant_label(&batch.variant);
+        metrics::counter!("signalgate_events_emitted_total", "variant" => label)
+            .increment(fresh.len() as u64);
         for p in fresh {
             let rooms = vec![
                 variant_room(&batch.variant),

@@ -49,13 +49,15 @@ impl Fanout {
         let Some(ns) = self.io.of("/") else {
             return slow;
         };
+        let mut delivered = 0u64;
         for socket in ns.to(rooms).sockets() {
-            if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
-                socket.emit(event, json)
-            {
-                slow.push(socket);
+            match socket.emit(event, json) {
+                Ok(()) => delivered += 1,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket),
+                Err(_) => {}
             }
         }
+        metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
         slow
     }
 
@@ -65,6 +67,7 @@ impl Fanout {
     pub fn cut_off(&self, slow: Vec<SocketRef>) {
         for socket in slow {
             self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("signalgate_slow_disconnects_total").increment(1);
             tracing::warn!(sid = %socket.id, reason = "slow_consumer", "send buffer full; disconnecting client (it can resume with since_seq)");
             socket.leave_all();
             self.tasks

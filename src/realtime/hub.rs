@@ -188,6 +188,14 @@ impl Hub {
         }
     }
 
+    /// Subscribed sockets per variant (for metrics).
+    pub fn subscriber_counts(&self) -> Vec<(String, usize)> {
+        self.variants
+            .iter()
+            .map(|e| (e.key().clone(), lock(e.value()).sockets))
+            .collect()
+    }
+
     /// How many variants the hub holds state for.
     pub fn variant_count(&self) -> usize {
         self.variants.len()

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod hardening;
 mod lifecycle;
+mod metrics;
 mod realtime;
 mod rest;
 mod rest_fuzz;

@@ -53,11 +53,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config
 }
 
-/// A gateway on `db`; `tweak` adjusts the configuration (the database URL is preset).
-pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = test_config(&db);
-    tweak(&mut config);
-    let app = Application::build(
+/// Builds (binds, migrates) a gateway with `config` without serving it yet.
+pub async fn build(config: Config) -> Application {
+    Application::build(
         config,
         BuildOptions {
             migrate: true,
@@ -65,7 +63,14 @@ pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Test
         },
     )
     .await
-    .expect("gateway builds");
+    .expect("gateway builds")
+}
+
+/// A gateway on `db`; `tweak` adjusts the configuration (the database URL is preset).
+pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let app = build(config).await;
     let addr = app.local_addr().expect("addr");
     let hub = app.hub();
     let fanout = app.fanout();
