@@ -17,6 +17,7 @@
 //! - [`bus`]: poller → every instance's realtime side; messages with a serde wire format.
 //! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
 //!   Socket.IO handlers and protocol.
+//! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
 //! - [`http`]: REST under `/api`, health probes, CORS, the error type.
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
@@ -32,6 +33,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod poller;
 pub mod realtime;
+pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

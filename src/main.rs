@@ -54,6 +54,29 @@ async fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Prune(args) => {
+            let s = connect(&config).await?;
+            s.migrate().await?;
+            let horizon = signalgate::retention::horizon(args.events_older_than)?;
+            let total = s.count_events_before(horizon).await?;
+            println!("{total} events created before {horizon} (snapshots are never pruned)");
+            if !args.dry_run && total > 0 {
+                let stop = tokio_util::sync::CancellationToken::new();
+                let on_signal = stop.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    on_signal.cancel();
+                });
+                let deleted =
+                    signalgate::retention::prune(&*s, horizon, args.batch, &stop, |done| {
+                        println!("deleted {done}/{total}")
+                    })
+                    .await?;
+                println!("done: deleted {deleted} events");
+            }
+            s.close().await;
+            Ok(())
+        }
         Command::Token(args) => {
             let secret = config
                 .auth

@@ -120,6 +120,8 @@ impl Application {
             }
         });
 
+        crate::retention::start(&config.retention, store.clone(), &tasks);
+
         if let Some(args) = options.demo {
             let s = store.clone();
             tasks.spawn("demo-writer", move |token| async move {

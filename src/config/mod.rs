@@ -38,6 +38,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Run only the demo writer: simulate strategies writing bars, snapshots and events.
     Demo(DemoArgs),
+    /// Delete old events in small batches (snapshots are kept) and exit.
+    Prune(crate::retention::PruneArgs),
     /// Mint an HS256 access token with --jwt-secret and print it.
     Token(crate::auth::config::TokenArgs),
 }
@@ -132,6 +134,11 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub metrics: crate::metrics::MetricsConfig,
+
+    /// Event retention.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub retention: crate::retention::RetentionConfig,
 
     /// Log format; the level comes from RUST_LOG (default
     /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).

@@ -92,6 +92,21 @@ impl Hub {
                     let st = lock(&st_arc);
                     (st.history.head(), st.history.floor())
                 };
+                if c < floor0 && !db_full && collected.is_empty() {
+                    // Events after `c` were deleted by retention: a replay would have a gap.
+                    match self.store.pruned_upto(variant).await {
+                        Ok(pruned) if c < pruned => {
+                            self.forget_if_unused(variant, &lock(&st_arc));
+                            let msg = format!(
+                                "events up to seq {pruned} were pruned by retention; reload \
+                                 first paint and subscribe without since_seq"
+                            );
+                            return Err((ProtoError::new("history_pruned", msg), ack));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot read the pruned position"),
+                    }
+                }
                 if c < floor0 && !db_full {
                     let want = cap + 1 - collected.len().min(cap);
                     let mut q = EventQuery::after(variant, c, want as u32);

@@ -9,6 +9,7 @@
 //! # Layout
 //! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
 //! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
+//! - `retention.rs`: pruning old events in batches and the pruned-`seq` record.
 //! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
 //! - `backend.rs`: the `Backend` trait (what differs per backend) and the sqlx glue.
 //! - `mysql.rs`, `postgres.rs`, `sqlite.rs`: connect options; PostgreSQL's time columns and
@@ -21,6 +22,7 @@ mod error;
 mod mysql;
 mod postgres;
 mod query;
+mod retention;
 mod sql;
 mod sqlite;
 mod write;
@@ -245,6 +247,13 @@ pub trait Store: Send + Sync + 'static {
     /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`),
     /// until the future is dropped or the store is closed; spawns nothing. Backends without
     /// change notifications (the default) return at once: timer polling only.
+    /// How many events were created before `before`.
+    async fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` events created before `before` (lowest id first), after recording
+    /// the highest deleted `seq` per variant; returns how many were deleted (0: none left).
+    async fn prune_events(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// The highest `seq` of `variant` deleted by pruning, 0 if none.
+    async fn pruned_upto(&self, variant: &str) -> Result<i64, StoreError>;
     async fn listen_changes(&self, wake: Arc<Notify>) {
         let _ = wake;
     }

@@ -122,7 +122,7 @@ impl<B: Backend> SqlStore<B> {
         })
     }
 
-    async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
+    pub(super) async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
         B::fetch_all(&self.pool, prepare::<B>(sql.text, sql.params)).await
     }
 
@@ -140,7 +140,7 @@ impl<B: Backend> SqlStore<B> {
         Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
     }
 
-    async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
+    pub(super) async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
         Ok(B::execute(&self.pool, prepare::<B>(sql.text, sql.params)).await?)
     }
 }
@@ -280,6 +280,18 @@ impl<B: Backend> Store for SqlStore<B> {
             Some(row) => Ok(B::opt_naive(row, "t", B::DIALECT)?),
             None => Ok(None),
         }
+    }
+
+    async fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.count_before(before).await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.prune_batch(before, limit).await
+    }
+
+    async fn pruned_upto(&self, variant: &str) -> Result<i64, StoreError> {
+        self.pruned_upto_of(variant).await
     }
 
     async fn listen_changes(&self, wake: Arc<Notify>) {

@@ -108,3 +108,18 @@ pub(crate) fn upsert_bar_sql(d: Dialect, b: &NewBar) -> Sql {
     let update: Vec<&str> = row[4..].iter().map(|(c, _)| *c).collect();
     insert(d, "dbbardata", row, &key, &update)
 }
+
+/// Records the highest pruned `seq` of a variant (see `retention.rs`).
+pub(crate) fn upsert_pruned_sql(d: Dialect, variant: &str, upto: i64) -> Sql {
+    let row = vec![
+        ("variant", Param::Str(variant.to_owned())),
+        ("pruned_upto", Param::I64(upto)),
+    ];
+    insert(
+        d,
+        "monitor_signal_pruned",
+        row,
+        &["variant"],
+        &["pruned_upto"],
+    )
+}

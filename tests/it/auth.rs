@@ -2,7 +2,7 @@
 //! refused handshakes, forbidden subscribes and token expiry; the `token` subcommand; the
 //! refusal to serve a public address without authentication.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -271,9 +271,7 @@ async fn public_listen_needs_auth_or_allow_anonymous() {
     app.tasks().shutdown(Duration::from_secs(10)).await;
 
     // The binary says why and exits non-zero.
-    let out = Command::new(env!("CARGO_BIN_EXE_signalgate"))
-        .env_remove("SIGNALGATE_JWT_SECRET")
-        .env_remove("SIGNALGATE_ALLOW_ANONYMOUS")
+    let out = crate::common::binary()
         .args(["--listen", "0.0.0.0:0", "--database-url", &db.url, "serve"])
         .output()
         .expect("run");
@@ -288,25 +286,17 @@ async fn public_listen_needs_auth_or_allow_anonymous() {
 
 #[test]
 fn token_subcommand_mints_a_verifiable_token() {
-    let out = Command::new(env!("CARGO_BIN_EXE_signalgate"))
-        .env("SIGNALGATE_JWT_SECRET", SECRET)
-        .args([
-            "token",
-            "--sub",
-            "ops",
-            "--variants",
-            "trend_*,mm_a",
-            "--ttl",
-            "2h",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut cmd = crate::common::binary();
+    cmd.env("SIGNALGATE_JWT_SECRET", SECRET).args([
+        "token",
+        "--sub",
+        "ops",
+        "--variants",
+        "trend_*,mm_a",
+        "--ttl",
+        "2h",
+    ]);
+    let printed = crate::common::stdout_of(&mut cmd).trim().to_owned();
     let verifier = Verifier::from_config(&AuthConfig {
         jwt_secret: Some(secret()),
         ..AuthConfig::default()
@@ -321,8 +311,7 @@ fn token_subcommand_mints_a_verifiable_token() {
     let ttl = exp.saturating_sub(signalgate::auth::now_secs());
     assert!((7190..=7200).contains(&ttl), "exp is 2 h away: {ttl}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_signalgate"))
-        .env_remove("SIGNALGATE_JWT_SECRET")
+    let out = crate::common::binary()
         .args(["token", "--sub", "ops", "--variants", "*"])
         .output()
         .expect("run");

@@ -10,6 +10,7 @@ mod metrics;
 mod realtime;
 mod rest;
 mod rest_fuzz;
+mod retention;
 mod schema;
 mod store;
 mod store_backends;

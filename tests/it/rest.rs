@@ -491,6 +491,7 @@ async fn dropped_tables_are_503_everywhere(b: Backend) {
         c.database.db_acquire_timeout_ms = 10_000;
     })
     .await;
+    assert!(app.store.migrate_down().await.expect("down 0003"));
     assert!(app.store.migrate_down().await.expect("down 0002"));
     assert!(app.store.migrate_down().await.expect("down 0001"));
     // VnPy's bar tables are never dropped by `migrate --down`: bars keep working.

@@ -57,3 +57,25 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// The `signalgate` binary, without any `SIGNALGATE_*` or `RUST_LOG` from the environment.
+pub fn binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signalgate"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SIGNALGATE_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs `cmd`, asserts it succeeded, and returns its stdout.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("run signalgate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

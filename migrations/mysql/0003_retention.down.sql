@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS monitor_signal_pruned;

@@ -1,0 +1,122 @@
+//! Event retention: `signalgate prune --events-older-than 90d [--dry-run]` and the optional
+//! in-process schedule `--retention 90d`. Events are deleted in small batches (a short pause
+//! between them), so writers never wait long on the table; snapshots are never pruned. The
+//! highest deleted `seq` per variant is recorded, so a resume from before the horizon gets
+//! `history_pruned` instead of a silent gap.
+
+use std::{sync::Arc, time::Duration};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::{auth::config::parse_duration, lifecycle::Supervisor, store::Store};
+
+/// Pause between two delete batches: lets writers' inserts through.
+const BATCH_PAUSE: Duration = Duration::from_millis(50);
+/// How often the in-process schedule prunes.
+const SCHEDULE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Retention settings of `serve`.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+pub struct RetentionConfig {
+    /// Delete events older than this (`90d`) every hour, in-process. Off by default; in group
+    /// mode run it on one instance only (or use `signalgate prune` from cron).
+    #[arg(long, env = "SIGNALGATE_RETENTION", global = true, value_parser = parse_duration)]
+    #[serde(default, with = "humantime_serde_opt")]
+    pub retention: Option<Duration>,
+}
+
+mod humantime_serde_opt {
+    //! `Option<Duration>` as a humantime string in the TOML file.
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// `prune` flags.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Delete events whose created_at is older than this (`90d`, `12h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub events_older_than: Duration,
+    /// Only count what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Events deleted per statement.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: u32,
+}
+
+/// Deletes events created before `horizon` in batches of `batch`, calling `progress` with the
+/// running total after each; returns the total. Stops early when `stop` is cancelled.
+pub async fn prune(
+    store: &dyn Store,
+    horizon: chrono::DateTime<chrono::Utc>,
+    batch: u32,
+    stop: &CancellationToken,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = store.prune_events(horizon, batch.max(1)).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+        progress(total);
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(total),
+            _ = tokio::time::sleep(BATCH_PAUSE) => {}
+        }
+    }
+}
+
+/// The instant `older_than` ago.
+pub fn horizon(older_than: Duration) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let age = chrono::Duration::from_std(older_than)?;
+    chrono::Utc::now()
+        .checked_sub_signed(age)
+        .ok_or_else(|| anyhow::anyhow!("retention {older_than:?} reaches before year 1"))
+}
+
+/// Starts the hourly in-process prune when `--retention` is set.
+pub fn start(config: &RetentionConfig, store: Arc<dyn Store>, tasks: &Supervisor) {
+    let Some(older_than) = config.retention else {
+        return;
+    };
+    tracing::info!(retention = %humantime::format_duration(older_than), "pruning old events every hour");
+    tasks.spawn("retention", move |token| async move {
+        let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let pruned = match horizon(older_than) {
+                Ok(h) => prune(&*store, h, 1000, &token, |_| {}).await,
+                Err(err) => Err(err),
+            };
+            match pruned {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(deleted = n, "pruned old events");
+                    metrics::counter!("signalgate_events_pruned_total").increment(n);
+                }
+                Err(err) => tracing::warn!(error = %err, "pruning old events failed"),
+            }
+        }
+    });
+}
