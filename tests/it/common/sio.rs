@@ -54,12 +54,33 @@ impl Sio {
 
     /// Connects with the given behaviour and waits for the namespace to be joined.
     pub async fn connect_mode(base: &str, mode: Mode) -> Self {
+        Self::connect_as(base, mode, None).await
+    }
+
+    /// Like [`Sio::connect_mode`], sending `X-Forwarded-For: forwarded_for` (a load balancer
+    /// that trusts it hashes on that address).
+    pub async fn connect_as(base: &str, mode: Mode, forwarded_for: Option<&str>) -> Self {
+        Self::try_connect_as(base, mode, forwarded_for)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Sio::connect_as`] that reports a failed connection instead of panicking.
+    pub async fn try_connect_as(
+        base: &str,
+        mode: Mode,
+        forwarded_for: Option<&str>,
+    ) -> Result<Self, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
-        let builder = ClientBuilder::new(base)
+        let mut builder = ClientBuilder::new(base);
+        if let Some(addr) = forwarded_for {
+            builder = builder.opening_header("X-Forwarded-For", addr);
+        }
+        let builder = builder
             .namespace("/")
             .reconnect(false)
             .transport_type(if mode == Mode::Polling {
@@ -101,16 +122,28 @@ impl Sio {
                 }
                 .boxed()
             });
-        let client = builder.connect().await.expect("socket.io connect");
-        tokio::time::timeout(Duration::from_secs(10), conn_rx)
+        let client = builder
+            .connect()
             .await
-            .expect("namespace connect within 10 s")
-            .expect("connect signal");
-        Self { client, rx }
+            .map_err(|e| format!("socket.io connect: {e}"))?;
+        match tokio::time::timeout(Duration::from_secs(10), conn_rx).await {
+            Ok(Ok(())) => Ok(Self { client, rx }),
+            _ => {
+                let _ = client.disconnect().await;
+                Err("namespace connect within 10 s".into())
+            }
+        }
     }
 
     /// Emits `event` with `payload` and returns the ack's first argument.
     pub async fn request(&self, event: &str, payload: Value) -> Value {
+        self.try_request(event, payload)
+            .await
+            .expect("ack within 20 s")
+    }
+
+    /// [`Sio::request`] that returns `None` when the emit fails or no ack comes in 20 s.
+    pub async fn try_request(&self, event: &str, payload: Value) -> Option<Value> {
         let (tx, rx) = oneshot::channel::<Value>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         self.client
@@ -129,11 +162,11 @@ impl Sio {
                 .boxed()
             })
             .await
-            .expect("emit");
+            .ok()?;
         tokio::time::timeout(Duration::from_secs(20), rx)
             .await
-            .expect("ack within 20 s")
-            .expect("ack value")
+            .ok()?
+            .ok()
     }
 
     /// `subscribe` request.
