@@ -65,6 +65,8 @@ pub struct GroupStatus {
     term: AtomicU64,
     /// Unix ms of the last message or heartbeat received from the group (0 = none yet).
     last_heard_ms: AtomicI64,
+    /// Unix ms when this instance last became leader (0 = never).
+    leader_since_ms: AtomicI64,
     /// Event counters.
     pub counters: Counters,
 }
@@ -87,6 +89,7 @@ impl GroupStatus {
             role: AtomicU8::new(role as u8),
             term: AtomicU64::new(0),
             last_heard_ms: AtomicI64::new(0),
+            leader_since_ms: AtomicI64::new(0),
             counters: Counters::default(),
         }
     }
@@ -107,7 +110,11 @@ impl GroupStatus {
         if old != role {
             match role {
                 Role::Degraded => bump(&self.counters.degraded_entries),
-                Role::Leader => bump(&self.counters.terms_won),
+                Role::Leader => {
+                    bump(&self.counters.terms_won);
+                    self.leader_since_ms
+                        .store(chrono::Utc::now().timestamp_millis(), Ordering::SeqCst);
+                }
                 _ => {}
             }
         }
@@ -153,6 +160,7 @@ impl GroupStatus {
             "instance": self.instance,
             "term": self.term(),
             "last_heard_ms_ago": self.silent_for_ms(),
+            "leader_since_unix_ms": self.leader_since_ms.load(Ordering::SeqCst),
             "degraded_entries": n(&c.degraded_entries),
             "terms_won": n(&c.terms_won),
             "repairs": n(&c.repairs),

@@ -6,7 +6,7 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use reqwest::StatusCode;
@@ -225,17 +225,15 @@ impl Gateway {
     }
 
     /// `kill -9`, returning when the process is gone.
-    pub async fn kill(&mut self) -> Instant {
+    pub async fn kill(&mut self) {
         let mut c = self.child.take().expect("running");
         c.kill().await.expect("kill -9");
-        Instant::now()
     }
 
-    /// SIGTERM, returning the moment it was sent; [`Gateway::wait_exit`] waits for the end.
-    pub fn terminate(&mut self) -> Instant {
+    /// SIGTERM; [`Gateway::wait_exit`] waits for the end.
+    pub fn terminate(&mut self) {
         let pid = self.child.as_ref().and_then(Child::id).expect("running");
         sigterm(pid);
-        Instant::now()
     }
 
     /// Waits for a terminated process to exit.

@@ -74,7 +74,7 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
         let mut builder = ClientBuilder::new(base);
         if let Some(addr) = forwarded_for {
@@ -121,6 +121,15 @@ impl Sio {
                     let _ = tx.send(Msg::Closed);
                 }
                 .boxed()
+            })
+            // A connection cut without a Socket.IO disconnect (server killed, proxy closed it)
+            // only shows up as a transport error.
+            .on(Event::Error, move |_, _| {
+                let tx = t4.clone();
+                async move {
+                    let _ = tx.send(Msg::Closed);
+                }
+                .boxed()
             });
         let client = builder
             .connect()
@@ -144,10 +153,28 @@ impl Sio {
 
     /// [`Sio::request`] that returns `None` when the emit fails or no ack comes in 20 s.
     pub async fn try_request(&self, event: &str, payload: Value) -> Option<Value> {
+        self.try_request_within(event, payload, Duration::from_secs(20))
+            .await
+    }
+
+    /// Whether the connection still answers: an unknown event gets an error ack within 2 s.
+    /// (rust_socketio reports a transport closed cleanly by the server with no event at all.)
+    pub async fn alive(&self) -> bool {
+        self.try_request_within("ping", Value::Null, Duration::from_secs(2))
+            .await
+            .is_some()
+    }
+
+    async fn try_request_within(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Option<Value> {
         let (tx, rx) = oneshot::channel::<Value>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         self.client
-            .emit_with_ack(event, payload, Duration::from_secs(20), move |p, _| {
+            .emit_with_ack(event, payload, timeout, move |p, _| {
                 let tx = tx.clone();
                 async move {
                     if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
@@ -163,10 +190,7 @@ impl Sio {
             })
             .await
             .ok()?;
-        tokio::time::timeout(Duration::from_secs(20), rx)
-            .await
-            .ok()?
-            .ok()
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
     }
 
     /// `subscribe` request.

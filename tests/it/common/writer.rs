@@ -308,14 +308,13 @@ impl Writer {
     }
 }
 
-/// Writes `n` events into `variant` from `writers` concurrent writers at about `rate` events/s
-/// in total, each transaction holding 1-3 events open for 0-3 ms (so commits land out of `id`
+/// Writes `n` events (keys numbered from `base`) into `variant` from `writers` concurrent writers
+/// at about `rate` events/s in total, each transaction holding 1-3 events open for 0-3 ms (so commits land out of `id`
 /// order). `written` counts committed events as they land. Returns the number inserted.
 pub async fn write_paced(
     w: Arc<Writer>,
     variant: &str,
-    writers: u64,
-    n: u64,
+    (writers, n, base): (u64, u64, u64),
     rate: f64,
     written: Arc<AtomicU64>,
 ) -> u64 {
@@ -339,10 +338,22 @@ pub async fn write_paced(
                     )
                 };
                 let evs: Vec<_> = (0..k)
-                    .map(|j| ev(&v, wid * 10_000_000 + i + j, "rb2405.SHFE"))
+                    .map(|j| ev(&v, base + wid * 10_000_000 + i + j, "rb2405.SHFE"))
                     .collect();
                 i += k;
-                let n = w.tx(&evs, hold, true).await.expect("write");
+                // A loaded shared server may time out a lock wait: retry like a strategy
+                // would (the failed transaction was rolled back; keys are idempotent).
+                let mut attempt = 0;
+                let n = loop {
+                    match w.tx(&evs, hold, true).await {
+                        Ok(n) => break n,
+                        Err(err) if attempt < 5 => {
+                            attempt += 1;
+                            eprintln!("write failed ({err}); retrying");
+                        }
+                        Err(err) => panic!("write failed 6 times: {err}"),
+                    }
+                };
                 written.fetch_add(n, Ordering::SeqCst);
                 done += n;
             }

@@ -31,7 +31,7 @@ use crate::common::{
     unique, wait_for,
     writer::{Writer, ev, write_paced},
 };
-use cluster::{Cluster, TTL_MS, assert_exactly_once, db_rate, follow, subscribe};
+use cluster::{Cluster, TTL_MS, assert_exactly_once, db_rate, follow, subscribe, unix_ms};
 
 /// One heavy (3-process, 60-client) scenario at a time.
 static HEAVY: Semaphore = Semaphore::const_new(1);
@@ -75,11 +75,22 @@ async fn clients(
     tasks
 }
 
-async fn check_clients(tasks: Vec<tokio::task::JoinHandle<cluster::Followed>>, total: i64) -> u32 {
+/// Tells the clients where the stream ends (the database's last seq), waits for them and checks
+/// that each got every event after its start exactly once; returns the reconnects.
+async fn check_clients(
+    tasks: Vec<tokio::task::JoinHandle<cluster::Followed>>,
+    target: watch::Sender<i64>,
+    w: &Writer,
+    variant: &str,
+) -> u32 {
+    let all: Vec<i64> = w.seqs(variant).await.into_iter().map(|(s, _)| s).collect();
+    target
+        .send(all.last().copied().unwrap_or(0))
+        .expect("clients listen");
     let mut reconnects = 0;
     for (i, t) in tasks.into_iter().enumerate() {
         let f = t.await.expect("client task");
-        assert_exactly_once(&f, total, &format!("client {i}"));
+        assert_exactly_once(&f, &all, &format!("client {i}"));
         reconnects += f.reconnects;
     }
     reconnects
@@ -88,24 +99,27 @@ async fn check_clients(tasks: Vec<tokio::task::JoinHandle<cluster::Followed>>, t
 async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     let _turn = HEAVY.acquire().await.expect("semaphore");
     let mut cl = Cluster::new(b, false).await;
-    let quiet = if b == Backend::MySql {
-        db_rate(&cl.db).await // other tests' share of the global counter
-    } else {
-        0.0
+    // MariaDB's counter is server-wide (other tests add to it): a fast idle poll makes this
+    // group's share dominate. PostgreSQL counts this database alone.
+    // Three pollers would triple the rate; the bound sits well below that.
+    let (interval, floor, bound) = match b {
+        Backend::MySql => (10, 100.0, 2.0),
+        _ => (50, 10.0, 1.5),
     };
+    cl.args.poll_interval_ms = interval;
     cl.add(&[]).await;
     cl.wait_one_leader(0, Duration::from_secs(10)).await;
-    let one = db_rate(&cl.db).await - quiet;
+    let one = db_rate(&cl.db).await;
     cl.add(&[]).await;
     cl.add(&[]).await;
     let (leader, term) = cl.wait_one_leader(0, Duration::from_secs(10)).await;
-    let three = db_rate(&cl.db).await - quiet;
+    let three = db_rate(&cl.db).await;
     eprintln!(
-        "MEASURED {b:?} database work/s while idle: 1 instance {one:.1}, 3 instances {three:.1}"
+        "MEASURED {b:?} database work/s while idle (poll every {interval} ms): 1 instance {one:.1}, 3 instances {three:.1}"
     );
-    assert!(one > 5.0, "the leader polls: {one:.1}/s");
+    assert!(one > floor, "the leader polls: {one:.1}/s");
     assert!(
-        three < one * 1.5 + 5.0,
+        three < one * bound,
         "3 instances must poll like 1: {three:.1}/s vs {one:.1}/s"
     );
 
@@ -120,26 +134,25 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     let n = 2400;
     let writer = {
         let (w, v, written) = (w.clone(), v.clone(), written.clone());
-        tokio::spawn(async move { write_paced(w, &v, WRITERS, n, 400.0, written).await })
+        tokio::spawn(async move { write_paced(w, &v, (WRITERS, n, 0), 400.0, written).await })
     };
     wait_for("a quarter of the events", LONG, || async {
         (written.load(Ordering::SeqCst) >= n / 4).then_some(())
     })
     .await;
-    let killed = cl.gws[leader].kill().await;
+    let killed = unix_ms();
+    cl.gws[leader].kill().await;
     let failover = cl.time_to_new_leader(term, killed).await;
     eprintln!(
         "MEASURED {b:?} failover after kill -9: {} ms (lease {TTL_MS} ms)",
         failover.as_millis()
     );
     assert!(
-        failover < Duration::from_millis(TTL_MS + 1000),
+        failover < Duration::from_millis(TTL_MS + 500),
         "new leader within the lease TTL: {failover:?}"
     );
-    let total = writer.await.expect("writer") as i64;
-    assert_eq!(total, n as i64);
-    target_tx.send(total).expect("clients listen");
-    let reconnects = check_clients(tasks, total).await;
+    assert_eq!(writer.await.expect("writer"), n);
+    let reconnects = check_clients(tasks, target_tx, &w, &v).await;
     eprintln!("MEASURED {b:?} {reconnects} client reconnects after the kill");
     assert!(
         reconnects > 0,
@@ -150,7 +163,8 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     let (leader, term) = cl.wait_one_leader(term, Duration::from_secs(10)).await;
     let (target_tx, target) = watch::channel(0i64);
     let tasks = clients(&base, &v, &target).await;
-    let sent = cl.gws[leader].terminate();
+    let sent = unix_ms();
+    cl.gws[leader].terminate();
     let handover = cl.time_to_new_leader(term, sent).await;
     eprintln!(
         "MEASURED {b:?} hand-over after SIGTERM: {} ms",
@@ -161,9 +175,9 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
         "hand-over well under the TTL: {handover:?}"
     );
     cl.gws[leader].wait_exit().await;
-    let more = write_paced(w, &v, WRITERS, 400, 400.0, written).await as i64;
-    target_tx.send(total + more).expect("clients listen");
-    check_clients(tasks, total + more).await;
+    let more = write_paced(w.clone(), &v, (WRITERS, 400, 1_000_000), 400.0, written).await;
+    assert_eq!(more, 400);
+    check_clients(tasks, target_tx, &w, &v).await;
     cl.finish().await;
 }
 
@@ -184,7 +198,7 @@ async fn redis_outage_degrades_and_rejoins_exactly_once(b: Backend) {
     let n = 2400;
     let writer = {
         let (w, v, written) = (w.clone(), v.clone(), written.clone());
-        tokio::spawn(async move { write_paced(w, &v, WRITERS, n, 400.0, written).await })
+        tokio::spawn(async move { write_paced(w, &v, (WRITERS, n, 0), 400.0, written).await })
     };
     wait_for("a quarter of the events", LONG, || async {
         (written.load(Ordering::SeqCst) >= n / 4).then_some(())
@@ -218,9 +232,9 @@ async fn redis_outage_degrades_and_rejoins_exactly_once(b: Backend) {
         new_term > term,
         "a fresh term after the restart ({new_term} > {term})"
     );
-    let total = writer.await.expect("writer") as i64;
-    target_tx.send(total).expect("clients listen");
-    check_clients(tasks, total).await;
+    assert_eq!(writer.await.expect("writer"), n);
+    let reconnects = check_clients(tasks, target_tx, &w, &v).await;
+    assert_eq!(reconnects, 0, "no instance dropped its clients");
     for g in &cl.gws {
         assert_eq!(g.counter("degraded_entries").await, 1, "degraded once");
     }
@@ -269,12 +283,8 @@ async fn starts_degraded_joins_and_heartbeat_repairs_lost_messages(b: Backend) {
     for k in 1..=2 {
         let t = Instant::now();
         w.snapshot(&v, "inst-01", &json!({"k": k})).await;
-        let snap = loop {
-            match cf.next(LONG).await {
-                Some(Msg::Snapshot(s)) => break s,
-                Some(Msg::Event(e)) => panic!("unexpected event {e}"),
-                other => panic!("no snapshot: {other:?}"),
-            }
+        let Some(Msg::Snapshot(snap)) = cf.next(LONG).await else {
+            panic!("expected a snapshot update");
         };
         assert_eq!(snap["payload"]["k"], k);
         repairs.push(t.elapsed());
