@@ -23,6 +23,9 @@ pub struct Heartbeat {
     pub heads: HashMap<String, i64>,
     /// variant → instance → last published snapshot version.
     pub versions: HashMap<String, HashMap<String, i64>>,
+    /// variant → epoch, for variants whose history was reset (the rest are in the initial one).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub epochs: HashMap<String, String>,
 }
 
 impl From<Seed> for Heartbeat {
@@ -30,6 +33,7 @@ impl From<Seed> for Heartbeat {
         Self {
             heads: seed.heads,
             versions: seed.versions,
+            epochs: HashMap::new(),
         }
     }
 }

@@ -10,10 +10,15 @@
 //!   from the database); snapshots by re-reading the variant's rows, applying only the version
 //!   the heartbeat names (a newer row will come on the channel; applying it early could let an
 //!   older message overwrite it);
+//! * a variant whose epoch differs from the heartbeat's missed a stream reset: it is reset too;
 //! * after a reconnect or a lagging receiver ([`Incoming::Resync`]) the same comparison runs
 //!   against the database's own positions.
 
-use std::{collections::VecDeque, pin::Pin, sync::Arc};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    pin::Pin,
+    sync::Arc,
+};
 
 use futures_util::{Stream, StreamExt};
 use tokio::sync::Notify;
@@ -22,10 +27,10 @@ use super::status::GroupStatus;
 use crate::{
     bus::{
         BusMessage, BusReceiver, Envelope, EventBatch, Heartbeat, Incoming, PublishedSnapshot,
-        Terms,
+        StreamReset, Terms,
     },
     poller::PollerStatus,
-    realtime::hub::Hub,
+    realtime::hub::{Hub, INITIAL_EPOCH},
     store::Store,
 };
 
@@ -157,6 +162,26 @@ impl Feed {
         }
     }
 
+    /// A variant in another epoch than the leader's missed a reset (or this instance joined
+    /// after it): reset it here too, at the leader's position.
+    fn check_epochs(&mut self, hb: &Heartbeat) {
+        let mine = self.hub.epochs();
+        let variants = hb.epochs.keys().chain(mine.keys());
+        let differ: BTreeSet<&String> = variants
+            .filter(|v| hb.epochs.get(*v) != mine.get(*v))
+            .collect();
+        for variant in differ {
+            let epoch = hb.epochs.get(variant).map_or(INITIAL_EPOCH, String::as_str);
+            tracing::warn!(%variant, epoch, "missed a stream reset; resetting to the leader's epoch");
+            self.status.repaired();
+            self.pending.push_back(BusMessage::Reset(StreamReset {
+                variant: variant.clone(),
+                epoch: epoch.to_owned(),
+                head: hb.heads.get(variant).copied().unwrap_or(0),
+            }));
+        }
+    }
+
     /// Compares with the database's own positions.
     async fn resync(&mut self) {
         match self.store.poll_state().await {
@@ -179,6 +204,9 @@ impl Feed {
     /// Queues repairs for every position of `hb` this hub is behind. `from_db`: the positions
     /// are the database's own, so any newer row may be applied.
     async fn check(&mut self, hb: Heartbeat, from_db: bool) {
+        if !from_db {
+            self.check_epochs(&hb);
+        }
         let mine = self.hub.seed();
         for (variant, head) in hb.heads {
             let have = mine.heads.get(&variant).copied().unwrap_or(0);

@@ -1,5 +1,6 @@
-//! The leader's heartbeat: what its poller has published so far (every variant's head seq and
-//! every snapshot's version), sent on the channel about once a second.
+//! The leader's heartbeat: what its poller has published so far (every variant's head seq, every
+//! snapshot's version, and the epoch of every variant that was reset), sent on the channel about
+//! once a second.
 //!
 //! Pub/sub is at most once. A follower compares each heartbeat with its own positions *in
 //! channel order* (everything published before the heartbeat has been applied by then), so a
@@ -8,6 +9,7 @@
 //! repaired within about a second even if its variant then goes quiet.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,7 +18,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Bus, BusError, BusMessage, BusReceiver, Envelope, Heartbeat, RedisBus},
+    bus::{Bus, BusError, BusMessage, BusReceiver, Envelope, Heartbeat, RedisBus, StreamReset},
     poller::Seed,
 };
 
@@ -27,46 +29,61 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct TrackingBus {
     inner: Arc<RedisBus>,
-    published: Mutex<Seed>,
+    published: Mutex<Heartbeat>,
 }
 
 impl TrackingBus {
-    /// Publishes through `inner`, starting from the poller's own starting positions.
-    pub fn new(inner: Arc<RedisBus>, seed: Seed) -> Self {
+    /// Publishes through `inner`, starting from the poller's own starting positions and the
+    /// hub's epochs (variants that were reset keep their epoch across leaders).
+    pub fn new(inner: Arc<RedisBus>, seed: Seed, epochs: HashMap<String, String>) -> Self {
+        let mut hb = Heartbeat::from(seed);
+        hb.epochs = epochs;
         Self {
             inner,
-            published: Mutex::new(seed),
+            published: Mutex::new(hb),
         }
     }
 
     /// The positions published so far.
     pub fn heartbeat(&self) -> Heartbeat {
-        self.published
-            .lock()
-            .map(|s| Heartbeat::from(s.clone()))
-            .unwrap_or_default()
+        self.published.lock().map(|s| s.clone()).unwrap_or_default()
     }
+}
+
+/// What a published message moves.
+enum Position {
+    Head(String, i64),
+    Version(String, String, i64),
+    Reset(StreamReset),
 }
 
 #[async_trait]
 impl Bus for TrackingBus {
     async fn publish(&self, msg: BusMessage) -> Result<(), BusError> {
         let position = match &msg {
-            BusMessage::Events(b) => (b.variant.clone(), None, b.upto_seq),
-            BusMessage::Snapshot(s) => (s.variant.clone(), Some(s.instance_id.clone()), s.version),
+            BusMessage::Events(b) => Position::Head(b.variant.clone(), b.upto_seq),
+            BusMessage::Snapshot(s) => {
+                Position::Version(s.variant.clone(), s.instance_id.clone(), s.version)
+            }
+            BusMessage::Reset(r) => Position::Reset(r.clone()),
         };
         self.inner.publish(msg).await?;
-        if let Ok(mut seed) = self.published.lock() {
+        if let Ok(mut hb) = self.published.lock() {
             match position {
-                (variant, None, upto) => {
-                    let head = seed.heads.entry(variant).or_default();
+                Position::Head(variant, upto) => {
+                    let head = hb.heads.entry(variant).or_default();
                     *head = (*head).max(upto);
                 }
-                (variant, Some(instance), version) => {
-                    seed.versions
+                Position::Version(variant, instance, version) => {
+                    hb.versions
                         .entry(variant)
                         .or_default()
                         .insert(instance, version);
+                }
+                Position::Reset(r) => {
+                    hb.heads.insert(r.variant.clone(), r.head);
+                    hb.versions.remove(&r.variant);
+                    hb.epochs.insert(r.variant, r.epoch);
                 }
             }
         }

@@ -238,7 +238,8 @@ impl Group {
         self.status.set_term(lease.term);
         let p = &self.parts;
         let seed = p.hub.seed();
-        let tracking = Arc::new(TrackingBus::new(self.bus.clone(), seed.clone()));
+        let epochs = p.hub.epochs();
+        let tracking = Arc::new(TrackingBus::new(self.bus.clone(), seed.clone(), epochs));
         let poller = Poller::new(
             p.store.clone(),
             tracking.clone(),

@@ -3,6 +3,8 @@
 //! group follower counts the leader's heartbeats instead). The body also shows the group role
 //! and term, and per variant how far this instance is behind the database (`lag`).
 
+use std::time::Duration;
+
 use axum::{
     Json, Router,
     extract::State,
@@ -20,12 +22,15 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
+/// `/readyz` answers within this bound even when the pool's acquire timeout is long: a probe
+/// that hangs is as bad as one that fails.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
+        tracing::debug!(error = %err, "readiness: database not available");
+        return Err(ApiError::Unavailable);
+    }
     let since = state.poller.since_last_poll();
     let last_poll_ms = since.map(|d| d.as_millis() as u64);
     let polling = since.is_some_and(|d| d <= state.poll_stale_after);

@@ -100,6 +100,9 @@ async fn on_unknown(Event(event): Event, ack: AckSender) {
     let _ = ack.send(&err.to_ack());
 }
 
-async fn on_disconnect(s: SocketRef, reason: DisconnectReason) {
+async fn on_disconnect(s: SocketRef, State(hub): State<Arc<Hub>>, reason: DisconnectReason) {
     tracing::debug!(sid = %s.id, ?reason, "client disconnected");
+    if let Some(subs) = s.extensions.get::<Subscriptions>() {
+        hub.detach(&subs);
+    }
 }

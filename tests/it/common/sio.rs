@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Msg {
     Event(Value),
     Snapshot(Value),
+    Reset(Value),
     Closed,
 }
 
@@ -74,7 +75,7 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
         let mut builder = ClientBuilder::new(base);
         if let Some(addr) = forwarded_for {
@@ -115,6 +116,13 @@ impl Sio {
                 }
                 .boxed()
             })
+            .on("stream_reset", move |p, _| {
+                let tx = t4.clone();
+                async move {
+                    let _ = tx.send(Msg::Reset(first(p)));
+                }
+                .boxed()
+            })
             .on(Event::Close, move |_, _| {
                 let tx = t3.clone();
                 async move {
@@ -125,7 +133,7 @@ impl Sio {
             // A connection cut without a Socket.IO disconnect (server killed, proxy closed it)
             // only shows up as a transport error.
             .on(Event::Error, move |_, _| {
-                let tx = t4.clone();
+                let tx = t5.clone();
                 async move {
                     let _ = tx.send(Msg::Closed);
                 }
@@ -146,9 +154,11 @@ impl Sio {
 
     /// Emits `event` with `payload` and returns the ack's first argument.
     pub async fn request(&self, event: &str, payload: Value) -> Value {
-        self.try_request(event, payload)
+        let rx = self.send(event, payload).await;
+        tokio::time::timeout(Duration::from_secs(20), rx)
             .await
             .expect("ack within 20 s")
+            .expect("ack value")
     }
 
     /// [`Sio::request`] that returns `None` when the emit fails or no ack comes in 20 s.
@@ -171,6 +181,25 @@ impl Sio {
         payload: Value,
         timeout: Duration,
     ) -> Option<Value> {
+        let rx = self.try_send(event, payload, timeout).await?;
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
+
+    /// Emits `event` without waiting for its ack (requests can be pipelined); the receiver
+    /// yields the ack's first argument.
+    pub async fn send(&self, event: &str, payload: Value) -> oneshot::Receiver<Value> {
+        self.try_send(event, payload, Duration::from_secs(20))
+            .await
+            .expect("emit")
+    }
+
+    /// [`Sio::send`] that returns `None` when the emit fails (connection gone).
+    async fn try_send(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Option<oneshot::Receiver<Value>> {
         let (tx, rx) = oneshot::channel::<Value>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         self.client
@@ -190,7 +219,7 @@ impl Sio {
             })
             .await
             .ok()?;
-        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+        Some(rx)
     }
 
     /// `subscribe` request.

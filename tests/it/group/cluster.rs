@@ -232,6 +232,7 @@ pub async fn follow(
                 out.events.push(e);
             }
             Some(Msg::Snapshot(_)) | None => {}
+            Some(Msg::Reset(r)) => panic!("client {addr}: unexpected stream reset {r}"),
             Some(Msg::Closed) => {
                 c.close().await;
                 c = loop {
