@@ -136,6 +136,8 @@ pub struct RedisBus {
     publish: Script,
     lease: Mutex<Option<LeaseToken>>,
     terms: Arc<Terms>,
+    /// The clients' connection tasks (ended by [`RedisBus::quit`]).
+    tasks: Mutex<Vec<tokio::task::JoinHandle<Result<(), fred::prelude::Error>>>>,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -184,19 +186,36 @@ impl RedisBus {
             publish: Script::from_lua(PUBLISH_LUA),
             lease: Mutex::new(None),
             terms: Arc::new(Terms::default()),
+            tasks: Mutex::new(Vec::new()),
         })
     }
 
     /// Starts both connections in the background (they retry until Redis answers).
     pub fn connect(&self) {
-        drop(self.client.connect());
-        drop(self.subscriber.connect());
+        let handles = [self.client.connect(), self.subscriber.connect()];
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.extend(handles);
+        }
     }
 
-    /// Closes both connections (ends the subscription stream).
+    /// Closes both connections (ends the subscription stream). While Redis is unreachable
+    /// `QUIT` cannot be sent: the connection tasks, still retrying, are then ended outright.
     pub async fn quit(&self) {
-        let _ = self.client.quit().await;
-        let _ = self.subscriber.quit().await;
+        let wait = Duration::from_millis(500);
+        if self.client.is_connected() {
+            let _ = tokio::time::timeout(wait, self.client.quit()).await;
+        }
+        if self.subscriber.is_connected() {
+            let _ = tokio::time::timeout(wait, self.subscriber.quit()).await;
+        }
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for task in tasks {
+            task.abort();
+        }
     }
 
     /// The command client (lease scripts).
