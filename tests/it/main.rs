@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod common;
+mod group;
 mod hardening;
 mod lifecycle;
 mod metrics;
