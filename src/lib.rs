@@ -19,6 +19,7 @@
 //! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
 //!   Socket.IO handlers and protocol.
 //! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
+//! - [`limits`]: Socket.IO connection cap and handshake Origin check.
 //! - [`http`]: REST under `/api`, health probes, CORS, the error type.
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
@@ -32,6 +33,7 @@ pub mod domain;
 pub mod group;
 pub mod http;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod poller;
 pub mod realtime;

@@ -99,7 +99,10 @@ impl Application {
                 max_symbols: rt.max_symbols,
             },
         ));
-        let (io_layer, io) = realtime::build_io(rt, hub.clone(), SocketAuth(verifier.clone()));
+        let origins = config.http.origins(verifier.is_some());
+        let admission = Arc::new(crate::limits::Admission::new(&config.limits, &origins));
+        let (io_layer, io) =
+            realtime::build_io(rt, hub.clone(), SocketAuth(verifier.clone()), admission);
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
 
@@ -189,7 +192,7 @@ impl Application {
             .fallback_service(io_layer.layer(app))
             .layer(axum::middleware::map_request(detach_socket_request))
             .layer(axum::middleware::from_fn(http::error::limit_request_size))
-            .layer(http::cors(&config.http.cors_origin));
+            .layer(http::cors(&origins));
         let listen = config.http.listen;
         let listener = TcpListener::bind(listen)
             .await

@@ -48,6 +48,7 @@ pub async fn require_token(
 
 fn reject(err: AuthError) -> Response {
     tracing::info!(reason = %err, "REST request refused: unauthorized");
+    metrics::counter!("signalgate_unauthorized_total").increment(1);
     ApiError::Unauthorized(err.to_string()).into_response()
 }
 

@@ -45,6 +45,8 @@ pub async fn authenticate(
         .map_or(Err(AuthError::Missing), |t| verifier.verify(&t))
         .inspect_err(|err| {
             tracing::info!(sid = %socket.id, reason = %err, "Socket.IO connection refused");
+            metrics::counter!("signalgate_connections_refused_total", "reason" => "auth")
+                .increment(1);
         })?;
     tracing::debug!(sid = %socket.id, sub = %claims.sub, "socket authenticated");
     socket

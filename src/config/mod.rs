@@ -142,6 +142,11 @@ pub struct Config {
     #[serde(flatten)]
     pub metrics: crate::metrics::MetricsConfig,
 
+    /// Connection limits.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub limits: crate::limits::LimitsConfig,
+
     /// Event retention.
     #[command(flatten)]
     #[serde(flatten)]
@@ -171,15 +176,16 @@ pub struct HttpConfig {
     )]
     pub listen: SocketAddr,
 
-    /// Origins allowed by CORS on REST and Socket.IO (comma-separated, or repeat the flag);
-    /// `*` allows any origin.
+    /// Origins allowed by CORS on REST and Socket.IO, also checked on the Socket.IO handshake
+    /// (comma-separated, or repeat the flag); `*` allows any origin. Default: `*` without
+    /// authentication, no cross-origin access with it.
     #[arg(
         long,
         env = "SIGNALGATE_CORS_ORIGIN",
         value_delimiter = ',',
-        default_value = "*",
         global = true
     )]
+    #[serde(default)]
     pub cors_origin: Vec<String>,
 }
 
@@ -347,6 +353,18 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("{0}")]
     Value(String),
+}
+
+impl HttpConfig {
+    /// The allow-list in effect: the configured origins, or by default `*` without
+    /// authentication and none with it.
+    pub fn origins(&self, auth_enabled: bool) -> Vec<String> {
+        match (self.cors_origin.is_empty(), auth_enabled) {
+            (false, _) => self.cors_origin.clone(),
+            (true, false) => vec!["*".to_owned()],
+            (true, true) => Vec::new(),
+        }
+    }
 }
 
 impl DatabaseConfig {

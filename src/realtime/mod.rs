@@ -35,6 +35,7 @@ pub fn build_io(
     config: &RealtimeConfig,
     hub: Arc<hub::Hub>,
     auth: SocketAuth,
+    admission: Arc<crate::limits::Admission>,
 ) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
@@ -48,14 +49,16 @@ pub fn build_io(
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .with_state(hub)
         .with_state(auth)
+        .with_state(admission)
         .build_layer();
-    // The last `.with` runs first: nothing is registered for a socket that fails to
-    // authenticate.
+    // The last `.with` runs first: limits, then authentication, then registration; nothing
+    // is registered for a refused socket.
     io.ns(
         "/",
         handlers::on_connect
             .with(handlers::register)
-            .with(auth::authenticate),
+            .with(auth::authenticate)
+            .with(crate::limits::admit),
     );
     (layer, io)
 }

@@ -7,6 +7,7 @@ mod common;
 mod group;
 mod hardening;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod realtime;
 mod rest;

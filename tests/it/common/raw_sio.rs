@@ -24,11 +24,26 @@ impl RawSocket {
     /// Connects with `auth` as the handshake's auth payload; `Err` holds the `connect_error`
     /// payload when the server refuses the namespace.
     pub async fn connect_auth(base: &str, auth: Option<Value>) -> Result<Self, Value> {
+        Self::connect_from(base, None, auth).await
+    }
+
+    /// [`RawSocket::connect_auth`] from a page at `origin` (the `Origin` header).
+    pub async fn connect_from(
+        base: &str,
+        origin: Option<&str>,
+        auth: Option<Value>,
+    ) -> Result<Self, Value> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             base.replacen("http", "ws", 1)
         );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let mut req = url.into_client_request().expect("request");
+        if let Some(o) = origin {
+            req.headers_mut()
+                .insert("origin", o.parse().expect("origin header"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req)
             .await
             .expect("websocket");
         let mut raw = Self(ws);

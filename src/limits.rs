@@ -1,0 +1,100 @@
+//! Per-instance connection limits for Socket.IO: at most `--max-connections` sockets, and the
+//! CORS allow-list applied to the handshake's `Origin` (browsers do not apply CORS to
+//! websockets, so the server must). Both are checked in connect middleware before
+//! authentication; a refused client gets `connect_error` with the reason, the refusal is logged
+//! and counted in `signalgate_connections_refused_total{reason}`.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use socketioxide::extract::{SocketRef, State};
+
+/// Connection limits.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct LimitsConfig {
+    /// Most Socket.IO connections this instance accepts; more get connect_error.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+}
+
+/// What a connecting socket is checked against.
+#[derive(Debug)]
+pub struct Admission {
+    max: usize,
+    /// Allowed `Origin`s; `None` allows any.
+    origins: Option<Vec<String>>,
+    open: Arc<AtomicUsize>,
+}
+
+/// Held in a socket's extensions: frees its slot when the socket is dropped.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a connection was refused (sent as `connect_error`'s message).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The instance is full.
+    #[error("too many connections: this instance accepts {0}; retry later or elsewhere")]
+    Full(usize),
+    /// The page's origin is not in `--cors-origin`.
+    #[error("origin not allowed: {0}")]
+    Origin(String),
+}
+
+impl Admission {
+    /// Limits from the configuration; `origins` is the effective CORS allow-list.
+    pub fn new(config: &LimitsConfig, origins: &[String]) -> Self {
+        Self {
+            max: config.max_connections,
+            origins: (!origins.iter().any(|o| o == "*")).then(|| origins.to_vec()),
+            open: Arc::default(),
+        }
+    }
+
+    /// Connections currently holding a slot.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// Connect middleware: checks the handshake's `Origin` and takes a connection slot.
+pub async fn admit(socket: SocketRef, State(adm): State<Arc<Admission>>) -> Result<(), Refused> {
+    let refuse = |err: Refused, reason: &'static str| {
+        tracing::warn!(sid = %socket.id, %err, "Socket.IO connection refused");
+        metrics::counter!("signalgate_connections_refused_total", "reason" => reason).increment(1);
+        Err(err)
+    };
+    if let Some(allowed) = &adm.origins {
+        // Only browsers send `Origin`; other clients are not subject to CORS.
+        let origin = socket.req_parts().headers.get(axum::http::header::ORIGIN);
+        if let Some(origin) = origin {
+            let origin = origin.to_str().unwrap_or("<not text>");
+            if !allowed.iter().any(|a| a == origin) {
+                return refuse(Refused::Origin(origin.to_owned()), "origin");
+            }
+        }
+    }
+    let taken = adm.open.fetch_add(1, Ordering::AcqRel);
+    let slot = Slot(adm.open.clone());
+    if taken >= adm.max {
+        drop(slot);
+        return refuse(Refused::Full(adm.max), "max_connections");
+    }
+    socket.extensions.insert(Arc::new(slot));
+    Ok(())
+}
