@@ -1,4 +1,5 @@
-//! Per-instance connection limits for Socket.IO: at most `--max-connections` sockets, and the
+//! Bounds: the shutdown time (`--shutdown-timeout`), and per-instance connection limits for
+//! Socket.IO: at most `--max-connections` sockets, and the
 //! CORS allow-list applied to the handshake's `Origin` (browsers do not apply CORS to
 //! websockets, so the server must). Both are checked in connect middleware before
 //! authentication; a refused client gets `connect_error` with the reason, the refusal is logged
@@ -24,6 +25,32 @@ pub struct LimitsConfig {
         global = true
     )]
     pub max_connections: usize,
+
+    /// Longest graceful shutdown after SIGTERM/SIGINT (`10s`): connections still open and
+    /// tasks still running after it are dropped.
+    #[arg(
+        long,
+        env = "SIGNALGATE_SHUTDOWN_TIMEOUT",
+        default_value = "10s",
+        value_parser = crate::auth::config::parse_duration,
+        global = true
+    )]
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+mod humantime_serde {
+    //! A `Duration` as a humantime string in the TOML file.
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        humantime::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What a connecting socket is checked against.

@@ -5,7 +5,12 @@
 //! every task and waits for it, and closes the pool. Tests bind port 0 and read
 //! [`Application::local_addr`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::Router;
 use socketioxide::SocketIo;
@@ -51,12 +56,11 @@ pub struct Application {
     fanout: Arc<Fanout>,
     tasks: Supervisor,
     metrics_addr: Option<SocketAddr>,
+    shutdown_timeout: Duration,
 }
 
 /// Delay between attempts to load the hub while the database is unreachable at start.
 const LOAD_RETRY: Duration = Duration::from_secs(1);
-/// How long shutdown waits for background tasks after cancelling them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// `/readyz` turns 503 when the poller has not completed a poll for this many idle intervals
 /// (plus the longest back-off, so one slow database round trip is not an outage).
 const STALE_POLLS: u32 = 10;
@@ -206,6 +210,7 @@ impl Application {
             fanout,
             tasks,
             metrics_addr,
+            shutdown_timeout: config.limits.shutdown_timeout,
         })
     }
 
@@ -244,8 +249,9 @@ impl Application {
         self.tasks.clone()
     }
 
-    /// Serves until `shutdown` resolves, then closes every Socket.IO connection, cancels every
-    /// background task and waits for them (up to 10 s), and closes the database pool.
+    /// Serves until `shutdown` resolves, then stops accepting, closes every Socket.IO
+    /// connection, lets in-flight requests finish, cancels every background task and waits for
+    /// them, and closes the database pool, all within `--shutdown-timeout`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -256,15 +262,18 @@ impl Application {
             io,
             store,
             tasks,
+            shutdown_timeout,
             ..
         } = self;
         let token = tasks.token().clone();
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<Instant>();
         let stop = async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = token.cancelled() => {}
             }
-            tracing::info!("shutting down");
+            tracing::info!(timeout = ?shutdown_timeout, "shutting down");
+            let _ = stopping_tx.send(Instant::now() + shutdown_timeout);
             token.cancel();
             let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
             io.close().await;
@@ -276,11 +285,38 @@ impl Application {
                 let _ = socket.disconnect();
             }
         };
-        let served = axum::serve(listener, router)
+        let serve = axum::serve(listener, router)
             .with_graceful_shutdown(stop)
-            .await;
-        tasks.shutdown(SHUTDOWN_GRACE).await;
-        store.close().await;
+            .into_future();
+        tokio::pin!(serve);
+        // In-flight requests may finish until the deadline; what is left then is dropped.
+        let mut deadline = None;
+        let served = tokio::select! {
+            r = &mut serve => r,
+            at = stopping_rx => {
+                let at = at.unwrap_or_else(|_| Instant::now());
+                deadline = Some(at);
+                tokio::select! {
+                    r = &mut serve => r,
+                    _ = tokio::time::sleep_until(at.into()) => {
+                        tracing::warn!("shutdown timeout reached; dropping open connections");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        let left = deadline.map_or(shutdown_timeout, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if !tasks.shutdown(left).await {
+            tracing::warn!("shutdown timeout reached; some background tasks did not finish");
+        }
+        if tokio::time::timeout(Duration::from_secs(1), store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database pool did not close within 1 s");
+        }
         served?;
         Ok(())
     }

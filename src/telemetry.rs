@@ -9,6 +9,8 @@ use crate::config::LogFormat;
 
 /// Modules whose logs may contain secrets.
 const SILENCED: &str = "sqlx_postgres::options=error";
+/// Modules that log raw packets (with tokens) below info.
+const PACKET_LOGGERS: [&str; 2] = ["socketioxide=info", "engineioxide=info"];
 
 /// One line for an error and its causes (`a: b: c`), skipping a cause whose text the message
 /// before it already contains (many errors embed their source in their own message).
@@ -29,11 +31,17 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// Installs the global subscriber. Safe to call more than once (later calls are ignored), so
 /// tests can call it freely.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"))
-        // sqlx logs unrecognised URL parameters with their values (`PASSWORD=...`): never let
-        // those lines through, whatever RUST_LOG says.
-        .add_directive(SILENCED.parse().unwrap_or_default());
+    let filter = match EnvFilter::try_from_default_env() {
+        // socketioxide and engineioxide log every received packet at debug, handshake auth
+        // payloads (tokens) included: cap them at info whatever RUST_LOG says.
+        Ok(f) => PACKET_LOGGERS
+            .iter()
+            .fold(f, |f, d| f.add_directive(d.parse().unwrap_or_default())),
+        Err(_) => EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"),
+    }
+    // sqlx logs unrecognised URL parameters with their values (`PASSWORD=...`): never let
+    // those lines through, whatever RUST_LOG says.
+    .add_directive(SILENCED.parse().unwrap_or_default());
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         // Colour only for a person at a terminal, never into files or log collectors.

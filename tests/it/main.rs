@@ -14,6 +14,7 @@ mod rest;
 mod rest_fuzz;
 mod retention;
 mod schema;
+mod shutdown;
 mod store;
 mod store_backends;
 mod store_data;
