@@ -19,6 +19,7 @@
 #                      sgt_<random> database is created and dropped per run)
 #   LOADTEST_SERVERS   servers to run (default: signalgate node flask raw; flask needs MySQL,
 #                      resume needs signalgate; unsupported pairs are skipped with a note)
+#   LOADTEST_TAG       appended to the scenario in report names (e.g. "-light": fanout-light-…)
 #   LOADTEST_SKIP_BUILD=1, LOADTEST_SKIP_INSTALL=1   skip the build / the peer installs
 set -euo pipefail
 
@@ -67,19 +68,20 @@ for s in $servers; do
         echo "== skipping flask: the Flask-SocketIO peer polls MySQL/MariaDB only"
         continue
     fi
-    echo "== $scenario: $s"
-    if "$target/release/signalgate-loadtest" run "$scenario" --server "$s" --out "$out" "$@"; then
+    db=$backend
+    [[ "$s" == raw ]] && db=none
+    label="$scenario${LOADTEST_TAG:-}-$s-$db"
+    echo "== $scenario: $s ($label)"
+    if "$target/release/signalgate-loadtest" run "$scenario" --server "$s" --out "$out" --label "$label" "$@"; then
         :
     else
         rc=$?
         echo "== $scenario: $s exited with $rc"
         [[ "$s" == signalgate ]] && status=$rc
     fi
-    db=$backend
-    [[ "$s" == raw ]] && db=none
-    [[ -f "$out/$scenario-$s-$db.json" ]] && reports+=("$out/$scenario-$s-$db.json")
+    [[ -f "$out/$label.json" ]] && reports+=("$out/$label.json")
 done
 if ((${#reports[@]} > 0)); then
-    "$target/release/signalgate-loadtest" report "${reports[@]}" -o "$out/$scenario-$backend.html"
+    "$target/release/signalgate-loadtest" report "${reports[@]}" -o "$out/$scenario${LOADTEST_TAG:-}-$backend.html"
 fi
 exit "$status"

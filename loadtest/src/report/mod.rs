@@ -163,18 +163,18 @@ impl RunReport {
 
     /// A one-paragraph summary for the terminal.
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "{}: {} on {} — delivered {}/{} ({:.0} msg/s), lost {}, duplicates {}, out of order {}",
-            self.label,
-            self.server,
-            self.backend,
-            self.delivered,
-            self.expected,
-            self.delivered_per_s,
-            self.lost,
-            self.duplicates,
-            self.out_of_order
-        );
+        let mut s = format!("{}: {} on {}", self.label, self.server, self.backend);
+        if self.writes.is_some() {
+            s += &format!(
+                " — delivered {}/{} ({:.0} msg/s), lost {}, duplicates {}, out of order {}",
+                self.delivered,
+                self.expected,
+                self.delivered_per_s,
+                self.lost,
+                self.duplicates,
+                self.out_of_order
+            );
+        }
         if let Some(l) = &self.latency {
             s += &format!(
                 "\n  latency ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
@@ -187,7 +187,9 @@ impl RunReport {
                 c.clients, c.seconds, c.per_s, c.failures
             );
         }
-        s += &format!("\n  server CPU {:.2} s", self.cpu_s);
+        if self.cpu_s > 0.0 {
+            s += &format!("\n  server CPU {:.2} s", self.cpu_s);
+        }
         if let Some(c) = self.cpu_s_per_million {
             s += &format!(" = {c:.2} s per million delivered");
         }
