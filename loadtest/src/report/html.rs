@@ -28,7 +28,7 @@ pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}</style></head><
         runs.len()
     );
     h += "<table><tr><th>run</th><th>server</th><th>db</th><th>clients</th><th>delivered</th><th>msg/s</th>\
-          <th>p50 ms</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>lost</th><th>dup</th>\
+          <th>p50 ms</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>lost</th><th>dup</th><th>resumed</th>\
           <th>CPU s / M msgs</th><th>RSS KB / conn</th></tr>";
     for r in runs {
         let l = r.latency.as_ref();
@@ -41,7 +41,7 @@ pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}</style></head><
         };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.label),
             esc(&r.server),
             esc(&r.backend),
@@ -56,6 +56,7 @@ pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}</style></head><
             opt(l.map(|l| l.max_ms), 1),
             bad(r.lost),
             bad(r.duplicates),
+            r.reconnects,
             opt(r.cpu_s_per_million, 2),
             opt(r.rss_per_connection_kb, 1),
         );

@@ -114,6 +114,10 @@ pub struct RunReport {
     pub clients_with_loss: u64,
     /// `snapshot_update`s received.
     pub snapshots: u64,
+    /// Clients that reconnected with `since_seq` (cut off as slow consumers, or the restart of
+    /// `resume`); signalgate only.
+    #[serde(default)]
+    pub reconnects: u64,
     /// Delivered events per second of writing.
     pub delivered_per_s: f64,
     /// Commit → client latency.
@@ -166,13 +170,15 @@ impl RunReport {
         let mut s = format!("{}: {} on {}", self.label, self.server, self.backend);
         if self.writes.is_some() {
             s += &format!(
-                " — delivered {}/{} ({:.0} msg/s), lost {}, duplicates {}, out of order {}",
+                " — delivered {}/{} ({:.0} msg/s), lost {}, duplicates {}, out of order {}, \
+                 resumed after a cut-off or restart {}",
                 self.delivered,
                 self.expected,
                 self.delivered_per_s,
                 self.lost,
                 self.duplicates,
-                self.out_of_order
+                self.out_of_order,
+                self.reconnects
             );
         }
         if let Some(l) = &self.latency {
