@@ -95,6 +95,19 @@ impl Ledger {
             .sum()
     }
 
+    /// Up to `max` committed numbers of `v` missing from `received`.
+    pub fn missing_list(&self, v: usize, received: &[u64], max: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (i, w) in self.variants[v].committed.iter().enumerate() {
+            let mut gone = w.load(Ordering::Acquire) & !received.get(i).copied().unwrap_or(0);
+            while gone != 0 && out.len() < max {
+                out.push(i as u64 * 64 + u64::from(gone.trailing_zeros()));
+                gone &= gone - 1;
+            }
+        }
+        out
+    }
+
     /// All committed events of all variants.
     pub fn committed_total(&self) -> u64 {
         (0..self.variants.len())
@@ -121,5 +134,6 @@ mod tests {
         assert_eq!(l.marker(0, 2), Some(12));
         assert_eq!(l.missing(0, &[0b001]), 1); // n = 2 committed, not received
         assert_eq!(l.missing(0, &[0b101]), 0);
+        assert_eq!(l.missing_list(0, &[0b001], 10), vec![2]);
     }
 }

@@ -44,6 +44,12 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Print JSON reports as a Markdown table (ratios to the first one).
+    Table {
+        /// JSON reports written by `run`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -65,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(&out, report::render(&runs))?;
             println!("wrote {}", out.display());
         }
+        Cmd::Table { files } => print!("{}", report::markdown(&report::load(&files)?)),
     }
     Ok(())
 }

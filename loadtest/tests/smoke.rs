@@ -42,5 +42,9 @@ async fn smoke_resume_postgres_loses_nothing() {
     println!("{}", r.summary());
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert_eq!((r.lost, r.duplicates), (0, 0));
-    assert!(r.reconnects >= 20, "every client reconnected: {}", r.reconnects);
+    assert!(
+        r.reconnects >= 20,
+        "every client reconnected: {}",
+        r.reconnects
+    );
 }

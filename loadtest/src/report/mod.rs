@@ -212,6 +212,49 @@ impl RunReport {
     }
 }
 
+/// A Markdown table of `runs` (what BENCHMARKS.md shows), with each figure's ratio to the first
+/// run's where it makes sense.
+pub fn markdown(runs: &[RunReport]) -> String {
+    let f = |v: Option<f64>, d: usize| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.d$}"));
+    let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
+        (Some(v), Some(b)) if b > 0.0 => format!(" ({:.1}×)", v / b),
+        _ => String::new(),
+    };
+    let base = runs.first();
+    let mut s = String::from(
+        "| run | delivered | msg/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | resumed | CPU s / M msgs | RSS KB / conn |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        let p = |g: fn(&Latency) -> f64| r.latency.as_ref().map(g);
+        let b = |g: fn(&Latency) -> f64| base.and_then(|b| b.latency.as_ref().map(g));
+        s += &format!(
+            "| {} | {}/{} | {:.0} | {}{} | {}{} | {} | {} | {} | {} | {} | {}{} | {}{} |\n",
+            r.label,
+            r.delivered,
+            r.expected,
+            r.delivered_per_s,
+            f(p(|l| l.p50_ms), 1),
+            ratio(p(|l| l.p50_ms), b(|l| l.p50_ms)),
+            f(p(|l| l.p99_ms), 1),
+            ratio(p(|l| l.p99_ms), b(|l| l.p99_ms)),
+            f(p(|l| l.p999_ms), 1),
+            f(p(|l| l.max_ms), 1),
+            r.lost,
+            r.duplicates,
+            r.reconnects,
+            f(r.cpu_s_per_million, 2),
+            ratio(r.cpu_s_per_million, base.and_then(|b| b.cpu_s_per_million)),
+            f(r.rss_per_connection_kb, 1),
+            ratio(
+                r.rss_per_connection_kb,
+                base.and_then(|b| b.rss_per_connection_kb)
+            ),
+        );
+    }
+    s
+}
+
 /// Writes `<out>/<label>.json` and `<out>/<label>.html`; returns the JSON path.
 pub fn save(r: &RunReport, out: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(out)?;

@@ -1,4 +1,5 @@
-//! What every client scenario needs: a scratch database with the gateway's schema, the server
+//! What every client scenario needs: a scratch database (the gateway's schema for signalgate,
+//! the plain seed schema for the peers, as their users have it), the server
 //! under test on a free port, clients connected with a ramp, and a sampler that records the
 //! throughput timeline and the server's CPU and RSS.
 
@@ -22,7 +23,7 @@ use crate::{
     db::{Schema, ScratchDb},
     ledger::Ledger,
     report::Tick,
-    server::{self, Server, ServerSpec},
+    server::{self, Kind, Server, ServerSpec},
     writer::WriteTotals,
 };
 
@@ -52,7 +53,13 @@ impl Setup {
         };
         let db = if spec.kind.uses_db() {
             let db = ScratchDb::create(&opts.db).await?;
-            if let Err(e) = db.apply(Schema::Gateway, &spec.signalgate_bin).await {
+            // The peers get what their users have: the design's tables without the seq trigger.
+            let schema = if spec.kind == Kind::Signalgate {
+                Schema::Gateway
+            } else {
+                Schema::Seed
+            };
+            if let Err(e) = db.apply(schema, &spec.signalgate_bin).await {
                 db.drop_db().await;
                 return Err(e);
             }
@@ -311,22 +318,28 @@ fn pid_cpu(pid: u32) -> f64 {
     server::sample(pid).map_or(0.0, |s| s.cpu_s)
 }
 
-/// Waits until `done` holds, nothing has been delivered for `quiet`, or `limit` passes.
-pub async fn drain(totals: &Totals, expected: u64, quiet: Duration, limit: Duration) {
-    let deadline = Instant::now() + limit;
+/// Waits until `expected` events are delivered, nothing has been delivered for `quiet`, or
+/// `limit` passes; says which, and after how many seconds.
+pub async fn drain(totals: &Totals, expected: u64, quiet: Duration, limit: Duration) -> String {
+    let start = Instant::now();
+    let deadline = start + limit;
     let (mut last, mut since) = (totals.delivered.load(Ordering::Relaxed), Instant::now());
-    while Instant::now() < deadline {
+    let how = loop {
         let now = totals.delivered.load(Ordering::Relaxed);
         if now >= expected {
-            return;
+            break "complete";
+        }
+        if Instant::now() >= deadline {
+            break "time limit";
         }
         if now != last {
             (last, since) = (now, Instant::now());
         } else if since.elapsed() > quiet {
-            return;
+            break "quiet";
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    format!("{how} after {:.1} s", start.elapsed().as_secs_f64())
 }
 
 /// A counter for unique run ids (event keys stay unique across runs on one database).

@@ -173,8 +173,8 @@ async fn body(
         write(plan.clone()).await
     };
     let expected: u64 = clients_expected(&ledger, sz.clients.min(n_ok), sz.variants);
-    let quiet = Duration::from_secs_f64((opts.poll_ms as f64 / 1000.0 * 10.0).max(3.0));
-    setup::drain(
+    let quiet = Duration::from_secs_f64((opts.poll_ms as f64 / 1000.0 * 10.0).max(5.0));
+    let drained = setup::drain(
         &totals,
         expected,
         quiet,
@@ -216,8 +216,14 @@ async fn body(
         )
     };
     let mut caught_up_us = 0;
-    for s in &stats {
+    let mut lost_sample = Vec::new();
+    for (i, s) in stats.iter().enumerate() {
         let lost = ledger.missing(s.variant, &s.received);
+        if lost > 0 && lost_sample.len() < 5 {
+            lost_sample.push(json!({"client": i, "variant": s.variant, "lost": lost,
+                "committed": ledger.committed_count(s.variant), "distinct": s.distinct(),
+                "missing_n": ledger.missing_list(s.variant, &s.received, 10), "error": s.error}));
+        }
         r.delivered += s.delivered;
         r.lost += lost;
         r.duplicates += s.duplicates;
@@ -237,6 +243,14 @@ async fn body(
     r.latency = Latency::from_hist(&hist);
     r.delivered_per_s = r.delivered as f64 / writes.seconds.max(1e-9);
     r.cpu_s_per_million = (r.delivered > 0).then(|| cpu_s / (r.delivered as f64 / 1e6));
+    r.reconnects = totals.reconnects.load(Ordering::Relaxed);
+    if !r.extra.is_object() {
+        r.extra = json!({});
+    }
+    r.extra["drain"] = json!(drained);
+    if !lost_sample.is_empty() {
+        r.extra["lost_sample"] = json!(lost_sample);
+    }
     if resume
         && let Some(restart) = r
             .extra
