@@ -19,6 +19,8 @@
 #                      sgt_<random> database is created and dropped per run)
 #   LOADTEST_SERVERS   servers to run (default: signalgate node flask raw; flask needs MySQL,
 #                      resume needs signalgate; unsupported pairs are skipped with a note)
+#   LOADTEST_DB_PREFIX scratch database name prefix (default sgt_lt; use another one where
+#                      scripts/test.sh runs at the same time: it drops sgt_* databases)
 #   LOADTEST_TAG       appended to the scenario in report names (e.g. "-light": fanout-light-…)
 #   LOADTEST_SKIP_BUILD=1, LOADTEST_SKIP_INSTALL=1   skip the build / the peer installs
 set -euo pipefail

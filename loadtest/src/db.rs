@@ -76,9 +76,12 @@ pub fn seed_ddl(migration: &str) -> Vec<String> {
     out
 }
 
-/// A fresh name `sgt_<random>`.
+/// A fresh name `sgt_lt<random>` (`scripts/test.sh` drops leftover `sgt_*` databases).
+/// `LOADTEST_DB_PREFIX` replaces `sgt_lt`: on a machine where other people run the test suite,
+/// its clean-up would drop a benchmark's database mid-run.
 pub fn fresh_name() -> String {
-    format!("sgt_lt{:08x}", rand::random::<u32>())
+    let prefix = std::env::var("LOADTEST_DB_PREFIX").unwrap_or_else(|_| "sgt_lt".into());
+    format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
 impl ScratchDb {

@@ -291,10 +291,13 @@ fn merge(a: writer::WriteResult, b: writer::WriteResult) -> writer::WriteResult 
 /// peers are reported, not judged.
 fn judge(r: &mut RunReport, opts: &Opts, connect_failures: u64, first_error: Option<String>) {
     if let Some(w) = &r.writes
-        && w.committed == 0
+        && (w.committed == 0 || w.failed > 0)
     {
-        r.failures
-            .push(format!("writers committed nothing: {:?}", w.errors));
+        // Not a valid measurement (e.g. the database vanished mid-run), whoever the server is.
+        r.failures.push(format!(
+            "{} writer transactions failed: {:?}",
+            w.failed, w.errors
+        ));
     }
     if opts.server != Kind::Signalgate {
         return;
