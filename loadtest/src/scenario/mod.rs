@@ -10,6 +10,7 @@
 //! - `group`: several instances behind nginx (waits for the scale-out issue).
 
 mod idle;
+pub mod sampler;
 pub mod setup;
 mod traffic;
 mod writers;

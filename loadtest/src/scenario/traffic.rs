@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 use super::{
     Opts, Scenario,
-    setup::{self, Sampler, Setup},
+    sampler::Sampler,
+    setup::{self, Setup},
 };
 use crate::{
     client::{Target, Totals},
