@@ -73,6 +73,7 @@ for s in $servers; do
     db=$backend
     [[ "$s" == raw ]] && db=none
     label="$scenario${LOADTEST_TAG:-}-$s-$db"
+    rm -f "$out/$label.json" # never merge a stale report of an earlier run
     echo "== $scenario: $s ($label)"
     if "$target/release/signalgate-loadtest" run "$scenario" --server "$s" --out "$out" --label "$label" "$@"; then
         :

@@ -217,7 +217,11 @@ impl RunReport {
 pub fn markdown(runs: &[RunReport]) -> String {
     let f = |v: Option<f64>, d: usize| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.d$}"));
     let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
-        (Some(v), Some(b)) if b > 0.0 => format!(" ({:.1}×)", v / b),
+        (Some(v), Some(b)) if b > 0.0 => match v / b {
+            r if r >= 10.0 => format!(" ({r:.0}×)"),
+            r if r >= 1.0 => format!(" ({r:.1}×)"),
+            r => format!(" ({r:.2}×)"),
+        },
         _ => String::new(),
     };
     let base = runs.first();
