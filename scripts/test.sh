@@ -5,7 +5,7 @@
 #
 # Steps:
 #   1. make sure MariaDB, PostgreSQL and Redis are installed (apt-get, only what
-#      is missing) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
+#      is missing), and nginx for the group-mode tests (they run their own) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
 #      root@127.0.0.1 (MariaDB, empty password) and postgres@127.0.0.1
 #      (PostgreSQL, trust) can log in over TCP;
 #   2. drop leftover test databases (`sgt_*`) of earlier runs on the local
@@ -76,12 +76,14 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# The group-mode tests start their own nginx (never the system's) in front of gateway processes.
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 if ((${#missing[@]} > 0)); then
     info "installing: ${missing[*]}"
     apt-get update
     apt-get install -y "${missing[@]}"
 else
-    info "MariaDB, PostgreSQL and Redis are installed"
+    info "MariaDB, PostgreSQL, Redis and nginx are installed"
 fi
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,19 @@ use signalgate::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with every distinct cause; no backtrace, no repeated messages.
+            let chain: &(dyn std::error::Error + 'static) = err.as_ref();
+            eprintln!("Error: {}", telemetry::error_chain(chain));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = config::load()?;
     telemetry::init(cli.config.log_format);
     let config = cli.config;
@@ -45,24 +57,30 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => {
             let s = connect(&config).await?;
             s.migrate().await?;
-            let (_tx, rx) = tokio::sync::watch::channel(false);
-            signalgate::demo::run(s, args, config.bars_tz()?, rx).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            signalgate::demo::run(s.clone(), args, config.database.bars_tz()?, stop).await?;
+            s.close().await;
             Ok(())
         }
     }
 }
 
 async fn connect(config: &config::Config) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
-    let url = config.database_url();
+    let url = config.database.url();
     store::connect(
-        url,
+        url.expose(),
         &store::PoolOptions {
-            max_connections: config.db_max_connections,
-            acquire_timeout: config.acquire_timeout(),
+            max_connections: config.database.db_max_connections,
+            acquire_timeout: config.database.acquire_timeout(),
         },
     )
     .await
-    .with_context(|| format!("connecting to {}", store::redact_url(url)))
+    .with_context(|| format!("connecting to {url}"))
 }
 
 async fn shutdown_signal() {

@@ -8,12 +8,21 @@ use serde_json::{Value, json};
 
 use super::{ApiError, params::Params};
 use crate::{
-    domain::{Bar, Interval, VtSymbol, bucket_bars},
-    startup::AppState,
+    domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars},
+    http::AppState,
     store::BarQuery,
 };
 
 /// Bars returned when `limit` is absent.
+/// The query parameters of this route.
+const PARAMS: &[&str] = &[
+    "vt_symbol",
+    "interval",
+    "start",
+    "end",
+    "limit",
+    "max_points",
+];
 const DEFAULT_LIMIT: u32 = 1000;
 /// Largest raw read (about 70 days of 1-minute bars).
 const MAX_LIMIT: u32 = 100_000;
@@ -21,11 +30,14 @@ const MAX_LIMIT: u32 = 100_000;
 const MAX_POINTS: u32 = 10_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/bars", get(list))
+    Router::new().route("/bars", get(list))
 }
 
+/// A UTC bound as VnPy's naive local time, kept inside the accepted years (a bound at the end of
+/// year 9999 would otherwise become year 10000 east of UTC, which no backend orders correctly).
 fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
+    let local = t.with_timezone(&tz).naive_local();
+    local.clamp(MIN_TIME.naive_utc(), MAX_TIME.naive_utc())
 }
 
 fn to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
@@ -36,8 +48,15 @@ fn to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    let vt_symbol = VtSymbol::parse(params.required("vt_symbol")?)
-        .map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
+    let params = params.allow(PARAMS)?;
+    let raw_symbol = params.required("vt_symbol")?;
+    if raw_symbol.contains(',') {
+        return Err(ApiError::invalid(
+            "vt_symbol",
+            format!("'{raw_symbol}' is a list; /api/bars takes exactly one vt_symbol"),
+        ));
+    }
+    let vt_symbol = VtSymbol::parse(raw_symbol).map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
     let interval = Interval::parse(params.required("interval")?)
         .map_err(|e| ApiError::invalid("interval", e.0))?;
     let (start, end) = params.range()?;

@@ -14,17 +14,27 @@ use super::{
 };
 use crate::{
     domain::{EventType, VtSymbol},
-    startup::AppState,
+    http::AppState,
     store::{EventQuery, TimeField},
 };
 
 /// Events per page when `limit` is absent.
+/// The query parameters of this route.
+const PARAMS: &[&str] = &[
+    "vt_symbol",
+    "type",
+    "time_field",
+    "start",
+    "end",
+    "after_seq",
+    "limit",
+];
 const DEFAULT_LIMIT: u32 = 500;
 /// Largest page.
 const MAX_LIMIT: u32 = 5000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/events/{variant}", get(list))
+    Router::new().route("/events/{variant}", get(list))
 }
 
 async fn list(
@@ -33,6 +43,7 @@ async fn list(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let variant = variant_path(path)?;
+    let params = params.allow(PARAMS)?;
     let vt_symbols = match params.get("vt_symbol") {
         None => Vec::new(),
         Some(list) => list

@@ -1,7 +1,15 @@
 //! Integration tests: the same test bodies against real MariaDB, PostgreSQL and SQLite, through
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
+mod cli;
 mod common;
+mod group;
+mod hardening;
+mod lifecycle;
 mod realtime;
 mod rest;
+mod rest_fuzz;
 mod schema;
+mod store;
+mod store_backends;
+mod store_data;

@@ -7,7 +7,7 @@
 //! - `resume`: the gateway is restarted mid-run while writers go on; every client reconnects
 //!   with `since_seq`; the time until all have caught up is measured;
 //! - `writers`: writer commits/s on the gateway's schema vs the plain seed schema;
-//! - `group`: several instances behind nginx (waits for the scale-out issue).
+//! - `group`: several instances behind nginx (not implemented yet).
 
 mod idle;
 pub mod sampler;
@@ -37,7 +37,7 @@ pub enum Scenario {
     Resume,
     /// Writer commits/s: gateway schema vs plain seed schema.
     Writers,
-    /// Several instances behind nginx (not yet).
+    /// Several instances behind nginx (not implemented yet).
     Group,
 }
 
@@ -152,8 +152,9 @@ pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
         }
         Scenario::Writers => writers::run(opts).await?,
         Scenario::Group => anyhow::bail!(
-            "scenario `group` is not available yet: it needs the scale-out issue (Redis bus, \
-             several gateway instances behind nginx), which has not landed on main"
+            "scenario `group` is not implemented in the load generator yet: it needs 3 gateway \
+             instances with Redis behind nginx (scale-out, see docs/deploy.md) and the Node \
+             peer with @socket.io/redis-adapter"
         ),
     };
     crate::report::save(&report, &opts.out)?;
