@@ -11,7 +11,8 @@
 #   2. drop leftover test databases (`sgt_*`) of earlier runs on the local
 #      MariaDB and PostgreSQL;
 #   3. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test;
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test (whole workspace:
+#      the gateway and loadtest/, whose smoke scenario runs a real gateway process);
 #   5. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
 #      installing nodejs and npm with apt-get if they are missing.
 #
@@ -265,11 +266,13 @@ else
     section "cargo fmt --all -- --check"
     cargo fmt --all -- --check
 
-    section "cargo clippy --all-targets -- -D warnings"
-    cargo clippy --all-targets -- -D warnings
+    section "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
 
-    section "cargo test --all-targets $* -- --test-threads=4"
-    cargo test --all-targets "$@" -- --test-threads=4
+    # --workspace: also the load generator's tests (loadtest/), among them the smoke scenario
+    # (a real gateway process, a few dozen clients, lost = duplicate = 0 asserted).
+    section "cargo test --workspace --all-targets $* -- --test-threads=4"
+    cargo test --workspace --all-targets "$@" -- --test-threads=4
 fi
 
 # ---------------------------------------------------------------------------
