@@ -203,6 +203,61 @@ mod tests {
     }
 
     #[test]
+    fn public_keys_verify_es256_and_rs256() {
+        let fixture = |name: &str| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name)
+        };
+        let claims = Claims {
+            sub: "svc".into(),
+            exp: now_secs() + 60,
+            variants: vec!["a*".into()],
+        };
+        for (alg, private, public) in [
+            (
+                Algorithm::ES256,
+                "jwt_es256_private.pem",
+                "jwt_es256_public.pem",
+            ),
+            (
+                Algorithm::RS256,
+                "jwt_rs256_private.pem",
+                "jwt_rs256_public.pem",
+            ),
+        ] {
+            let config = AuthConfig {
+                jwt_public_key: Some(fixture(public)),
+                ..AuthConfig::default()
+            };
+            let v = Verifier::from_config(&config).unwrap().unwrap();
+            let pem = std::fs::read(fixture(private)).unwrap();
+            let key = match alg {
+                Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
+                _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
+            };
+            let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key).unwrap();
+            assert_eq!(v.verify(&token), Ok(claims.clone()), "{alg:?}");
+            // Without a secret, HS256 tokens are refused (no algorithm confusion).
+            let hs = mint(
+                &JwtSecret::new("0123456789abcdef"),
+                "x",
+                vec![],
+                Duration::from_secs(60),
+            );
+            assert_eq!(
+                v.verify(&hs.unwrap()),
+                Err(AuthError::Invalid("algorithm not accepted"))
+            );
+        }
+        let bad = AuthConfig {
+            jwt_public_key: Some(fixture("README.md")),
+            ..AuthConfig::default()
+        };
+        assert!(Verifier::from_config(&bad).is_err());
+    }
+
+    #[test]
     fn mint_and_verify() {
         let secret = JwtSecret::new("s3cret-for-tests");
         let config = AuthConfig {

@@ -85,8 +85,9 @@ async fn sigterm_with_clients_exits_cleanly_within_the_timeout_and_logs_no_secre
     );
 
     let sent = Instant::now();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's builtin `kill`: no procps needed on a fresh machine.
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .expect("kill");
     assert!(killed.success());
