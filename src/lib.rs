@@ -20,6 +20,7 @@
 //!   Socket.IO handlers and protocol.
 //! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
 //! - [`limits`]: Socket.IO connection cap and handshake Origin check.
+//! - [`rate_limit`]: REST rate limit per client IP.
 //! - [`http`]: REST under `/api`, health probes, CORS, the error type.
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
@@ -36,6 +37,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod poller;
+pub mod rate_limit;
 pub mod realtime;
 pub mod retention;
 pub mod startup;

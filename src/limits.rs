@@ -26,6 +26,26 @@ pub struct LimitsConfig {
     )]
     pub max_connections: usize,
 
+    /// REST requests per second per client IP on `/api` (0 = no limit); more get 429. The IP
+    /// is the TCP peer: behind a reverse proxy every client shares the proxy's address, so
+    /// limit there instead.
+    #[arg(
+        long,
+        env = "SIGNALGATE_RATE_LIMIT",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit: u32,
+
+    /// Burst allowance of the REST rate limit (requests a client may send at once).
+    #[arg(
+        long,
+        env = "SIGNALGATE_RATE_LIMIT_BURST",
+        default_value_t = 100,
+        global = true
+    )]
+    pub rate_limit_burst: u32,
+
     /// Longest graceful shutdown after SIGTERM/SIGINT (`10s`): connections still open and
     /// tasks still running after it are dropped.
     #[arg(

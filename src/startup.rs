@@ -171,6 +171,11 @@ impl Application {
             group: group_status,
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
             auth: verifier,
+            rate_limit: crate::rate_limit::build(
+                config.limits.rate_limit,
+                config.limits.rate_limit_burst,
+                &tasks,
+            ),
         };
         let metrics_state = crate::metrics::MetricsState {
             io: io.clone(),
@@ -285,9 +290,13 @@ impl Application {
                 let _ = socket.disconnect();
             }
         };
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .into_future();
+        // The peer address feeds the REST rate limit.
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .into_future();
         tokio::pin!(serve);
         // In-flight requests may finish until the deadline; what is left then is dropped.
         let mut deadline = None;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub poll_stale_after: std::time::Duration,
     /// Token verifier for `/api` (`None`: authentication off).
     pub auth: crate::auth::rest::MaybeVerifier,
+    /// REST rate limit per client IP (`None`: off).
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
     /// Role and term in group mode (`standalone` otherwise).
     pub group: Arc<GroupStatus>,
 }
@@ -59,13 +61,16 @@ pub fn api() -> Router<AppState> {
 /// `/api` and the health probes, with request tracing.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest(
-            "/api",
-            api().layer(axum::middleware::from_fn_with_state(
+        .nest("/api", {
+            let api = api().layer(axum::middleware::from_fn_with_state(
                 state.auth.clone(),
                 crate::auth::rest::require_token,
-            )),
-        )
+            ));
+            match &state.rate_limit {
+                Some(limit) => api.layer(crate::rate_limit::layer(limit)),
+                None => api,
+            }
+        })
         .merge(health::router())
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(

@@ -101,3 +101,44 @@ async fn cors_defaults_to_none_with_auth_and_any_without() {
         app.finish().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rest_rate_limit_answers_429_and_spares_health() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let app = spawn_app_with(db, |c| {
+        c.limits.rate_limit = 1;
+        c.limits.rate_limit_burst = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let resp = app
+            .http
+            .get(format!("{}/api/variants", app.base))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        if status == 429 {
+            let retry = resp.headers().get("retry-after").cloned();
+            assert!(retry.is_some(), "429 carries Retry-After");
+            let body: serde_json::Value = resp.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429, 429],
+        "a burst of 3, then refused"
+    );
+    // Health probes and Socket.IO are not limited.
+    assert_eq!(app.get("/healthz").await.0, reqwest::StatusCode::OK);
+    assert!(RawSocket::connect_auth(&app.base, None).await.is_ok());
+    // The bucket refills (1 per second).
+    wait_for("the bucket to refill", Duration::from_secs(5), || async {
+        (app.get("/api/variants").await.0 == reqwest::StatusCode::OK).then_some(())
+    })
+    .await;
+    app.finish().await;
+}

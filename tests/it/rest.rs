@@ -602,6 +602,7 @@ async fn wedged_poller_is_not_ready() {
         poller: status.clone(),
         poll_stale_after: Duration::from_millis(300),
         auth: None,
+        rate_limit: None,
         group: Default::default(),
     });
     let readyz = || async {
