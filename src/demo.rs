@@ -165,18 +165,21 @@ impl Sim {
                 self.step_instrument(store, vi, si, variant, instance, sym, bars[si].close)
                     .await?;
                 let st = &self.states[vi][si];
-                instruments.insert((*sym).to_owned(), json!({
-                    "calc_bar_dt": key_time(&bar_dt),
-                    "status": {
-                        "dull_top": st.dull_top, "dull_bottom": st.dull_bottom,
-                        "div_top": st.div_top, "div_bottom": st.div_bottom,
-                    },
-                    "td_count": st.td_count,
-                    "last_signal": st.last_signal.as_ref().map(|(t, r, d)| json!({
-                        "signal_type": t, "reason": r, "bar_dt": key_time(d),
-                    })),
-                    "last_price": bars[si].close,
-                }));
+                instruments.insert(
+                    (*sym).to_owned(),
+                    json!({
+                        "calc_bar_dt": key_time(&bar_dt),
+                        "status": {
+                            "dull_top": st.dull_top, "dull_bottom": st.dull_bottom,
+                            "div_top": st.div_top, "div_bottom": st.div_bottom,
+                        },
+                        "td_count": st.td_count,
+                        "last_signal": st.last_signal.as_ref().map(|(t, r, d)| json!({
+                            "signal_type": t, "reason": r, "bar_dt": key_time(d),
+                        })),
+                        "last_price": bars[si].close,
+                    }),
+                );
             }
             let positions: Vec<_> = SYMBOLS
                 .iter()

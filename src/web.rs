@@ -115,7 +115,10 @@ mod tests {
                 missing.push(path);
             }
         }
-        assert!(missing.is_empty(), "not embedded in src/web.rs: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "not embedded in src/web.rs: {missing:?}"
+        );
     }
 
     #[test]

@@ -139,10 +139,18 @@ describe("dashboard (UTC bars)", () => {
   test("clicking an event selects its instrument and scrolls to its bar", async () => {
     await page.selectOption("#instrument", "au2406.SHFE");
     await waitFor("au2406 chart", async () => (await inspectChart(page)).key?.vtSymbol === "au2406.SHFE", 5_000);
-    const row = await page.$('#feed li[data-seq] .ev-sym:text-is("rb2405.SHFE")');
-    assert.ok(row, "an rb2405.SHFE event in the feed");
-    await row.click();
-    await waitFor("rb2405 chart", async () => (await inspectChart(page)).key?.vtSymbol === "rb2405.SHFE", 5_000);
+    // The oldest rb2405.SHFE event in the feed: its bar is out of view at first.
+    const rows = await page.$$('#feed li[data-seq]:has(.ev-sym:text-is("rb2405.SHFE"))');
+    assert.ok(rows.length > 0, "an rb2405.SHFE event in the feed");
+    const row = rows.at(-1);
+    const seq = await row.getAttribute("data-seq");
+    const events = (await (await fetch(`${gw.url}/api/events/trend_follow_v1?vt_symbol=rb2405.SHFE&limit=5000`)).json()).events;
+    const barTime = Date.parse(events.find((e) => String(e.seq) === seq).bar_dt) / 1000;
+    await (await row.$("button")).click();
+    await waitFor("rb2405 chart scrolled to the event's bar", async () => {
+      const c = await inspectChart(page);
+      return c.key?.vtSymbol === "rb2405.SHFE" && c.visible && c.visible.from <= barTime && barTime <= c.visible.to;
+    }, 5_000);
     assert.equal(new URL(page.url()).searchParams.get("instrument"), "rb2405.SHFE");
   });
 

@@ -104,7 +104,9 @@ export async function startGateway(db, port, extra = []) {
 
 /** Runs SQL on `db` with the sqlite3 CLI (waits up to 5 s on a writer lock); returns rows as JSON. */
 export function sql(db, statement) {
-  const out = execFileSync("sqlite3", ["-cmd", ".timeout 5000", "-json", db, statement], { encoding: "utf8" });
+  const out = execFileSync("sqlite3", ["-cmd", ".timeout 5000", "-json", db, statement], {
+    encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+  });
   return out.trim() ? JSON.parse(out) : [];
 }
 

@@ -98,7 +98,7 @@ async function refreshVariants() {
 function openFirstView() {
   const name = state.variant ?? state.order[0];
   if (name && state.variants.has(name)) select({ variant: name });
-  else if (name) { if ($("message").hidden) select({ variant: name }); }
+  else if (name) { if (!state.unknownShown) select({ variant: name }); }
   else message("No variants yet: the database has no snapshots or events. Start a strategy writer, or run `signalgate serve --demo`.");
 }
 
@@ -166,6 +166,7 @@ async function select(change, push = false) {
     return;
   }
   message(null);
+  state.unknownShown = false;
   $("view").hidden = false;
   $("interval").value = state.interval;
   $("span").value = state.span;
@@ -194,6 +195,7 @@ async function select(change, push = false) {
 }
 
 function showUnknown() {
+  state.unknownShown = true;
   $("view").hidden = true;
   document.title = "Unknown variant · signalgate";
   $("title").textContent = "";

@@ -86,12 +86,13 @@ export class CandleChart {
   /** @param {HTMLElement} container @param {HTMLElement} note a line under the chart */
   constructor(container, note) {
     Object.assign(this, { container, note });
+    const theme = themeOptions();
     this.chart = createChart(container, {
+      ...theme,
       autoSize: true,
       crosshair: { mode: CrosshairMode.Normal },
       localization: { timeFormatter: (t) => localTime(t) },
-      timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: tickMark },
-      ...themeOptions(),
+      timeScale: { ...theme.timeScale, timeVisible: true, secondsVisible: false, tickMarkFormatter: tickMark },
     });
     this.series = this.chart.addSeries(CandlestickSeries, seriesColors());
     this.markers = createSeriesMarkers(this.series, []);
@@ -202,9 +203,10 @@ export class CandleChart {
     this.chart.timeScale().setVisibleLogicalRange({ from: i - 60, to: i + 60 });
   }
 
-  /** State for tests and debugging: candles and markers as drawn. */
+  /** State for tests and debugging: candles and markers as drawn, the visible time range. */
   inspect() {
-    return { key: this.key, candles: this.candles.slice(), markers: this.markers.markers().slice() };
+    const visible = this.chart.timeScale().getVisibleRange();
+    return { key: this.key, candles: this.candles.slice(), markers: this.markers.markers().slice(), visible };
   }
 
   _onRange(range) {
@@ -281,7 +283,6 @@ export class CandleChart {
     if (!k) return;
     const n = this.candles.length, m = this.markers.markers().length;
     const what = SPAN_SECONDS[k.span] ? `last ${k.span} in ${n} candles` : `${n} ${k.interval} candles`;
-    this.container.setAttribute("aria-label", `Candlestick chart of ${k.vtSymbol}: ${what}, ${m} event markers`);
     const last = this.candles.at(-1);
     this._say(`${k.vtSymbol} · ${what} · ${m} markers${last ? ` · last bar ${localTime(last.time)}` : ""}`);
   }

@@ -3,7 +3,7 @@
  * instrument. Events are keyed by `seq`, so an event delivered twice (a REST page and a live
  * push) is one row; the client helper already delivers each live event once.
  */
-import { el, localTime, price } from "./util.js";
+import { el, localTime, price, replaceKeepingFocus } from "./util.js";
 
 /** Rows kept; older ones are dropped (the REST API has them all). */
 const MAX_ROWS = 500;
@@ -79,8 +79,8 @@ export class Feed {
       .filter((e) => (!type || e.event_type === type) && (!sym || e.vt_symbol === sym))
       .sort((a, b) => b.seq - a.seq);
     const rows = shown.map((ev) => this.nodes.get(ev.seq) ?? this._row(ev));
-    this.list.replaceChildren(...rows);
-    if (rows.length === 0) this.list.append(el("li", { class: "muted empty" }, "No events yet."));
+    if (rows.length === 0) rows.push(el("li", { class: "muted empty" }, "No events yet."));
+    replaceKeepingFocus(this.list, rows);
   }
 
   _row(ev) {

@@ -2,7 +2,7 @@
  * sidebar.js: every variant with its instances, freshness and a compact count of its lights.
  * Entries are links (`?variant=...`), so a view can be opened in a new tab or shared.
  */
-import { el, ago, LIGHTS, instrumentsOf, light } from "./util.js";
+import { el, ago, LIGHTS, instrumentsOf, light, replaceKeepingFocus } from "./util.js";
 import { isStale } from "./table.js";
 
 const SHORT = { dull_top: "dull ↑", dull_bottom: "dull ↓", div_top: "div ↑", div_bottom: "div ↓" };
@@ -30,8 +30,7 @@ export class Sidebar {
       this.list.replaceChildren(el("li", { class: "muted" }, "No variants yet."));
       return;
     }
-    const items = variants.map((v) => this._item(v, selected));
-    this.list.replaceChildren(...items);
+    replaceKeepingFocus(this.list, variants.map((v) => this._item(v, selected)));
   }
 
   /** Updates one variant's entry in place (focus stays where it is). */

@@ -3,7 +3,7 @@
  * instruments table (state lights, td_count, last signal, last price, calc_bar_dt). Rows are
  * keyed by instance and vt_symbol and flash briefly when their content changes.
  */
-import { el, ago, localTime, price, LIGHTS, instrumentsOf, light, lastSignal } from "./util.js";
+import { el, ago, localTime, price, LIGHTS, instrumentsOf, light, lastSignal, replaceKeepingFocus } from "./util.js";
 
 /**
  * An instance whose snapshot is older than this is marked stale. Bars are minutes long, so a
@@ -48,7 +48,7 @@ export class InstrumentsView {
   constructor(instancesBox, table, onPick) {
     Object.assign(this, { instancesBox, table, onPick });
     this.sort = { key: "td_count", desc: true };
-    this.signatures = new Map(); // row key -> JSON of its content, to flash changed rows
+    this.signatures = new Map(); // row key -> JSON of its state, to flash changed rows
     this.rows = new Map(); // row key -> {sig, width, tr}: unchanged rows are reused
     this.snapshots = [];
   }
@@ -57,6 +57,7 @@ export class InstrumentsView {
   reset() {
     this.signatures.clear();
     this.rows.clear();
+    this.headKey = null;
     this.snapshots = [];
   }
 
@@ -98,6 +99,16 @@ export class InstrumentsView {
       const x = col.value(a), y = col.value(b);
       return (x < y ? -1 : x > y ? 1 : 0) * dir || a.vt_symbol.localeCompare(b.vt_symbol);
     });
+    const headKey = `${cols.map((c) => c.key)}|${col.key}|${this.sort.desc}`;
+    if (this.headKey !== headKey) this._head(cols, col, headKey);
+    const body = rows.map((r) => this._row(r, cols));
+    if (body.length === 0) body.push(el("tr", {}, el("td", { colspan: cols.length, class: "muted" }, "No instruments in the snapshot.")));
+    replaceKeepingFocus(this.table.tBodies[0], body);
+  }
+
+  /** The header row: one sort button per column (rebuilt only when columns or sort change). */
+  _head(cols, col, headKey) {
+    this.headKey = headKey;
     const head = el("tr", {}, cols.map((c) => el("th", {
       scope: "col",
       "aria-sort": c.key === col.key ? (this.sort.desc ? "descending" : "ascending") : null,
@@ -105,9 +116,6 @@ export class InstrumentsView {
     }, el("button", { type: "button", onclick: () => this._sortBy(c.key) },
       c.label, c.key === col.key ? (this.sort.desc ? " ▼" : " ▲") : ""))));
     this.table.tHead.replaceChildren(head);
-    const body = rows.map((r) => this._row(r, cols));
-    if (body.length === 0) body.push(el("tr", {}, el("td", { colspan: cols.length, class: "muted" }, "No instruments in the snapshot.")));
-    this.table.tBodies[0].replaceChildren(...body);
   }
 
   _row(r, cols) {
@@ -115,8 +123,10 @@ export class InstrumentsView {
     const sig = JSON.stringify(r);
     const prev = this.rows.get(key);
     if (prev && prev.sig === sig && prev.width === cols.length) return prev.tr; // keeps focus
-    const changed = this.signatures.has(key) && this.signatures.get(key) !== sig;
-    this.signatures.set(key, sig);
+    // Flash on a change of state (a light, the last signal), not on every bar's new price or count.
+    const state = JSON.stringify([LIGHTS.map((l) => light(r, l)), r.last_signal]);
+    const changed = this.signatures.has(key) && this.signatures.get(key) !== state;
+    this.signatures.set(key, state);
     const sigInfo = lastSignal(r);
     const cells = cols.map((c) => {
       if (c.light) return lightCell(light(r, c.key), c.key);

@@ -74,3 +74,15 @@ export function lastSignal(inst) {
   if (typeof s === "string") return { type: s, reason: "" };
   return { type: String(s.signal_type ?? s.type ?? "?"), reason: String(s.reason ?? "") };
 }
+
+/**
+ * Sets `parent`'s children to `nodes` (skipped when they are already in that order) and gives
+ * the focus back to the element that had it, so live updates do not steal a keyboard user's place.
+ */
+export function replaceKeepingFocus(parent, nodes) {
+  const active = document.activeElement;
+  const kids = parent.children;
+  const same = kids.length === nodes.length && nodes.every((n, i) => kids[i] === n);
+  if (!same) parent.replaceChildren(...nodes);
+  if (active && active !== document.activeElement && active.isConnected) active.focus({ preventScroll: true });
+}
