@@ -8,7 +8,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import {
   ARTIFACTS, freePort, launchBrowser, screenshot, sql, startDemo, startGateway, tempDir, waitFor,
-  writeEvent, writeSnapshot,
+  writeEvent, writeOlderBars, writeSnapshot,
 } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
@@ -35,6 +35,9 @@ describe("dashboard (UTC bars)", () => {
         return false; // the file or the tables do not exist yet
       }
     }, 60_000, 200);
+    // 1200 more minutes of rb2405.SHFE history, so the chart has older pages and a day has
+    // more bars than the zoomed-out view's max_points.
+    writeOlderBars(db, "rb2405", "SHFE", 1200);
     port = await freePort();
     gw = await startGateway(db, port);
     browser = await launchBrowser();
@@ -152,6 +155,40 @@ describe("dashboard (UTC bars)", () => {
       return c.key?.vtSymbol === "rb2405.SHFE" && c.visible && c.visible.from <= barTime && barTime <= c.visible.to;
     }, 5_000);
     assert.equal(new URL(page.url()).searchParams.get("instrument"), "rb2405.SHFE");
+  });
+
+  test("scrolling back loads older bars; their markers follow", async () => {
+    const before = await inspectChart(page);
+    assert.equal(before.key.vtSymbol, "rb2405.SHFE");
+    assert.ok(before.candles.length >= 500, "the latest page of 500 bars (and new ones since)");
+    // Scroll to the left edge, as a drag would.
+    await page.evaluate(() => window.signalgate.chart.chart.timeScale().setVisibleLogicalRange({ from: 2, to: 122 }));
+    await waitFor("an older page", async () => (await inspectChart(page)).candles.length >= before.candles.length + 500, 5_000);
+    const after = await inspectChart(page);
+    assert.ok(after.candles[0].time < before.candles[0].time);
+    const times = after.candles.map((c) => c.time);
+    assert.ok(times.every((t, i) => i === 0 || t - times[i - 1] === 60), "one candle per minute, no gap or overlap");
+    assert.ok(after.markers.every((m) => times.includes(m.time)));
+  });
+
+  test("a wider span asks for at most 600 candles (max_points)", async () => {
+    const requests = [];
+    const onRequest = (r) => { if (r.url().includes("/api/bars")) requests.push(new URL(r.url())); };
+    page.on("request", onRequest);
+    await page.selectOption("#span", "1d");
+    await waitFor("the 1-day view", async () => {
+      const c = await inspectChart(page);
+      return c.key.span === "1d" && c.candles.length > 0;
+    }, 5_000);
+    page.off("request", onRequest);
+    assert.equal(new URL(page.url()).searchParams.get("span"), "1d");
+    assert.equal(requests.at(-1).searchParams.get("max_points"), "600");
+    const c = await inspectChart(page);
+    const raw = sql(db, "SELECT COUNT(*) AS n FROM dbbardata WHERE symbol = 'rb2405' AND interval = '1m'")[0].n;
+    assert.ok(raw > 1400 && c.candles.length <= 600, `${raw} bars shown as ${c.candles.length} candles`);
+    const times = new Set(c.candles.map((x) => x.time));
+    assert.ok(c.markers.length > 0 && c.markers.every((m) => times.has(m.time)), "markers on bucket candles");
+    await page.selectOption("#span", "recent");
   });
 
   test("the variant in the URL is honoured; an unknown variant gets a clear message", async () => {

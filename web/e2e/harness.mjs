@@ -157,3 +157,14 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: file });
   return file;
 }
+
+/** Inserts `count` older 1-minute bars before the earliest bar of `symbol.exchange`. */
+export function writeOlderBars(db, symbol, exchange, count) {
+  sql(db, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
+    INSERT INTO dbbardata (symbol, exchange, "datetime", "interval", volume, turnover, open_interest,
+      open_price, high_price, low_price, close_price)
+    SELECT ${quote(symbol)}, ${quote(exchange)}, strftime('%Y-%m-%d %H:%M:%S', f.first, '-' || i || ' minutes') || '.000000',
+      '1m', 100, 1000, 100000, 3600 + i % 17, 3606 + i % 17, 3594 + i % 17, 3601 + i % 17
+    FROM n, (SELECT MIN("datetime") AS first FROM dbbardata WHERE symbol = ${quote(symbol)}
+      AND exchange = ${quote(exchange)} AND "interval" = '1m') f`);
+}
