@@ -311,4 +311,33 @@ describe("dashboard (bars stored in Asia/Shanghai)", () => {
   });
 });
 
+describe("dashboard (empty database)", () => {
+  let tmp, db, demo, gw, browser, page;
+
+  before(async () => {
+    tmp = tempDir();
+    db = path.join(tmp.dir, "e2e-empty.db");
+    gw = await startGateway(db, await freePort()); // applies the migrations
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gw?.stop();
+    await demo?.stop();
+    tmp?.cleanup();
+  });
+
+  test("says there is nothing yet, then shows the strategies when they start writing", async () => {
+    await page.goto(`${gw.url}/`);
+    await waitFor("the empty message", () => page.$eval("#message", (m) => !m.hidden && /No variants yet/.test(m.textContent)), 5_000);
+    demo = startDemo(db, ["--demo-tick-ms", "500", "--demo-history", "30"]);
+    // The variant list is re-read every 10 s.
+    await waitFor("the first variant on screen, without reload", () => page.evaluate(() =>
+      !document.getElementById("view").hidden && document.getElementById("message").hidden
+      && window.signalgate.chart.inspect().candles.length > 0), 20_000, 100);
+  });
+});
+
 process.on("exit", () => console.log(`screenshots in ${ARTIFACTS}`));
