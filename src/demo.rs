@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration as ChronoDuration, DurationRound, SecondsFormat,
 use chrono_tz::Tz;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::DemoArgs,
@@ -55,12 +55,12 @@ fn key_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Runs the demo until `shutdown` turns true or `--demo-ticks` ticks were written.
+/// Runs the demo until `shutdown` is cancelled or `--demo-ticks` ticks were written.
 pub async fn run(
     store: Arc<dyn Store>,
     args: DemoArgs,
     bars_tz: Tz,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
     let first = parse_symbol(SYMBOLS[0].0);
     let last = store.last_bar_time(&first, Interval::Minute).await?;
@@ -104,9 +104,9 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = timer.tick() => {}
-            _ = shutdown.changed() => {}
+            _ = shutdown.cancelled() => {}
         }
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return Ok(());
         }
         if let Err(err) = sim.tick(&*store, bars_tz).await {

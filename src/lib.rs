@@ -6,14 +6,17 @@
 //! paint over REST (snapshots, event ranges, OHLC bars from VnPy's `dbbardata`).
 //!
 //! # Layout
-//! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file.
+//! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
+//!   database and realtime; secrets (database URLs) that never print their password.
 //! - [`telemetry`]: tracing set-up.
+//! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.
 //! - [`domain`]: validated identifiers and the JSON shapes shared by REST and Socket.IO.
-//! - [`store`]: the `Store` trait and its MySQL, PostgreSQL and SQLite implementations.
+//! - [`store`]: the `Store` trait, one generic SQL implementation, per-backend differences.
 //! - [`poller`]: reads changes by `seq` / `version` and publishes them on the [`bus`].
-//! - [`bus`]: poller → hub transport (in-process today, Redis for scale-out later).
-//! - [`realtime`]: the hub (snapshot cache, event rings, fan-out) and Socket.IO handlers.
-//! - [`http`]: REST routes and the error type.
+//! - [`bus`]: poller → every instance's realtime side; messages with a serde wire format.
+//! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
+//!   Socket.IO handlers and protocol.
+//! - [`http`]: REST under `/api`, health probes, CORS, the error type.
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
 //! - [`startup`]: [`Application`] wires it all together.
@@ -23,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod lifecycle;
 pub mod poller;
 pub mod realtime;
 pub mod startup;

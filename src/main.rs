@@ -45,24 +45,30 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => {
             let s = connect(&config).await?;
             s.migrate().await?;
-            let (_tx, rx) = tokio::sync::watch::channel(false);
-            signalgate::demo::run(s, args, config.bars_tz()?, rx).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            signalgate::demo::run(s.clone(), args, config.database.bars_tz()?, stop).await?;
+            s.close().await;
             Ok(())
         }
     }
 }
 
 async fn connect(config: &config::Config) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
-    let url = config.database_url();
+    let url = config.database.url();
     store::connect(
-        url,
+        url.expose(),
         &store::PoolOptions {
-            max_connections: config.db_max_connections,
-            acquire_timeout: config.acquire_timeout(),
+            max_connections: config.database.db_max_connections,
+            acquire_timeout: config.database.acquire_timeout(),
         },
     )
     .await
-    .with_context(|| format!("connecting to {}", store::redact_url(url)))
+    .with_context(|| format!("connecting to {url}"))
 }
 
 async fn shutdown_signal() {

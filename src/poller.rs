@@ -3,31 +3,39 @@
 //! * Events: per variant, `seq > cursor` in `seq` order. `seq` is assigned in commit order by
 //!   the database (see migrations), so a row with a smaller seq can never appear later: the
 //!   cursor never skips and never repeats.
-//! * Snapshots: the per-row `version` is compared with the last one seen; only changed variants'
-//!   rows are fetched.
+//! * Snapshots: the per-row `version` is compared with the last one published; only changed
+//!   variants' rows are fetched.
 //! * Idle cost: two indexed reads of tiny tables (`monitor_signal_seq`, one row per variant, and
 //!   the snapshot keys) per interval. PostgreSQL additionally wakes the poller by NOTIFY.
 //! * No transaction is held across polls; every statement sees the latest committed data.
-//! * Database errors: log, back off (up to 5 s), resume from the same cursors. Nothing is lost.
+//! * Errors (database or bus): log, back off (up to 5 s), resume from the same cursors. A cursor
+//!   or version only moves after its message was published, so nothing is lost.
+//!
+//! The poller is a [`Component`]: started from plain positions ([`Seed`]) and stopped on its
+//! own (scale-out stops it when this instance loses leadership).
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     time::Duration,
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Bus, BusMessage, EventBatch},
-    realtime::hub::Hub,
+    bus::{Bus, BusError, BusMessage, EventBatch, PublishedEvent, PublishedSnapshot},
+    lifecycle::{Component, Supervisor},
     store::{EventQuery, Store, StoreError},
 };
 
 /// After a poll that found rows, poll again this soon: under steady load an event waits at most
 /// this long instead of a full idle interval.
 const BUSY_INTERVAL: Duration = Duration::from_millis(10);
-/// Longest back-off while the database is unreachable.
+/// Longest back-off while the database or the bus fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Poller settings.
@@ -37,6 +45,52 @@ pub struct PollerConfig {
     pub interval: Duration,
     /// Most events per variant per read.
     pub batch: u32,
+}
+
+/// Where the poller starts: it publishes only what is newer than these positions.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    /// variant → last published seq.
+    pub heads: HashMap<String, i64>,
+    /// variant → instance → last published snapshot version.
+    pub versions: HashMap<String, HashMap<String, i64>>,
+}
+
+/// Liveness of the poller, read by `/readyz`: when it last completed a poll.
+#[derive(Debug, Default)]
+pub struct PollerStatus {
+    /// Unix milliseconds of the last successful poll; 0 = never.
+    last_ok_ms: AtomicI64,
+}
+
+impl PollerStatus {
+    fn mark_ok(&self) {
+        self.last_ok_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// How long ago the last poll completed, or `None` if none has yet.
+    pub fn since_last_poll(&self) -> Option<Duration> {
+        let last = self.last_ok_ms.load(Ordering::Relaxed);
+        if last == 0 {
+            return None;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        Some(Duration::from_millis(
+            u64::try_from(now - last).unwrap_or(0),
+        ))
+    }
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// Reading the database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Publishing failed; the cursor stays where it was.
+    #[error(transparent)]
+    Bus(#[from] BusError),
 }
 
 /// What one poll found.
@@ -53,42 +107,67 @@ pub struct Poller {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     config: PollerConfig,
-    cursors: HashMap<String, i64>,
-    /// variant → instance → last published version.
-    versions: HashMap<String, HashMap<String, i64>>,
+    seed: Seed,
+    status: Arc<PollerStatus>,
     wake: Arc<Notify>,
 }
 
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("config", &self.config)
+            .field("variants", &self.seed.heads.len())
+            .finish()
+    }
+}
+
 impl Poller {
-    /// A poller starting from the hub's current positions (it publishes only what is newer).
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, hub: &Hub, config: PollerConfig) -> Self {
-        let wake = Arc::new(Notify::new());
-        store.spawn_change_listener(wake.clone());
+    /// A poller starting from `seed`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        seed: Seed,
+        config: PollerConfig,
+        status: Arc<PollerStatus>,
+    ) -> Self {
         Self {
-            cursors: hub.heads().into_iter().collect(),
-            versions: hub
-                .versions()
-                .into_iter()
-                .fold(HashMap::new(), |mut m, (v, i, ver)| {
-                    m.entry(v).or_insert_with(HashMap::new).insert(i, ver);
-                    m
-                }),
             store,
             bus,
             config,
-            wake,
+            seed,
+            status,
+            wake: Arc::new(Notify::new()),
         }
     }
 
-    /// Runs until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Starts the poll loop and the database change listener under a child of `parent`.
+    pub fn start(self, parent: &Supervisor) -> Component {
+        Component::start(parent, "poller", |sup| async move {
+            let (store, wake) = (self.store.clone(), self.wake.clone());
+            sup.spawn("change-listener", |token| async move {
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = store.listen_changes(wake) => {}
+                }
+            });
+            self.run(sup.token().clone()).await;
+        })
+    }
+
+    /// Runs until `cancel` fires.
+    pub async fn run(mut self, cancel: CancellationToken) {
         let mut backoff = self.config.interval;
         let mut failing = false;
         loop {
-            let wait = match self.poll_once().await {
+            let polled = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = self.poll_once() => r,
+            };
+            let wait = match polled {
                 Ok(p) => {
+                    self.status.mark_ok();
                     if failing {
-                        tracing::info!("database reachable again; poller resumed from its cursors");
+                        tracing::info!("poller recovered; resumed from its cursors");
                         failing = false;
                     }
                     backoff = self.config.interval;
@@ -115,41 +194,49 @@ impl Poller {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified(), if !failing => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
+                _ = cancel.cancelled() => break,
             }
         }
     }
 
-    async fn poll_once(&mut self) -> Result<Progress, StoreError> {
+    async fn poll_once(&mut self) -> Result<Progress, PollError> {
         let state = self.store.poll_state().await?;
         let mut progress = Progress::default();
         for (variant, v) in state.seqs {
-            let cursor = self.cursors.get(&variant).copied().unwrap_or(0);
+            let cursor = self.seed.heads.get(&variant).copied().unwrap_or(0);
             if v <= cursor {
                 continue;
             }
-            let events = self
+            let rows = self
                 .store
                 .events(&EventQuery::after(&variant, cursor, self.config.batch))
                 .await?;
-            let full = events.len() >= self.config.batch as usize;
-            let last = events.last().map_or(cursor, |e| e.seq);
+            let full = rows.len() >= self.config.batch as usize;
+            let last = rows.last().map_or(cursor, |e| e.seq);
             // A short read saw every event committed before `v` was read (seq order is commit
             // order), so positions up to `v` with no row were burnt by ignored inserts.
             let upto = if full { last } else { last.max(v) };
-            progress.any |= !events.is_empty();
+            progress.any |= !rows.is_empty();
             progress.full |= full;
-            self.publish(BusMessage::Events(EventBatch {
-                variant: variant.clone(),
-                after_seq: cursor,
-                upto_seq: upto,
-                events,
-            }))
-            .await?;
-            self.cursors.insert(variant, upto);
+            let events = rows
+                .iter()
+                .filter_map(|e| match PublishedEvent::new(e) {
+                    Ok(p) => Some(p),
+                    Err(err) => {
+                        tracing::error!(error = %err, seq = e.seq, "cannot serialise event");
+                        None
+                    }
+                })
+                .collect();
+            self.bus
+                .publish(BusMessage::Events(EventBatch {
+                    variant: variant.clone(),
+                    after_seq: cursor,
+                    upto_seq: upto,
+                    events,
+                }))
+                .await?;
+            self.seed.heads.insert(variant, upto);
         }
 
         // Compared by reference: the idle poll allocates nothing per snapshot row.
@@ -164,38 +251,26 @@ impl Poller {
                 if self.version(&snap.variant, &snap.instance_id) == Some(snap.version) {
                     continue;
                 }
-                self.versions
-                    .entry(snap.variant.clone())
-                    .or_default()
-                    .insert(snap.instance_id.clone(), snap.version);
+                let published = match PublishedSnapshot::new(&snap) {
+                    Ok(p) => p,
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot serialise snapshot");
+                        continue;
+                    }
+                };
+                self.bus.publish(BusMessage::Snapshot(published)).await?;
                 progress.any = true;
-                self.publish(BusMessage::Snapshot(Arc::new(snap))).await?;
+                self.seed
+                    .versions
+                    .entry(snap.variant)
+                    .or_default()
+                    .insert(snap.instance_id, snap.version);
             }
         }
         Ok(progress)
     }
 
     fn version(&self, variant: &str, instance: &str) -> Option<i64> {
-        self.versions.get(variant)?.get(instance).copied()
-    }
-
-    async fn publish(&self, msg: BusMessage) -> Result<(), StoreError> {
-        // The consumer only goes away at shutdown; nothing to do then.
-        let _ = self.bus.publish(msg).await;
-        Ok(())
-    }
-}
-
-/// Feeds bus messages into the hub until the bus closes.
-pub async fn consume(bus: Arc<dyn Bus>, hub: Arc<Hub>) {
-    let Some(mut rx) = bus.take_receiver() else {
-        tracing::error!("bus receiver already taken");
-        return;
-    };
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            BusMessage::Events(batch) => hub.apply_events(batch).await,
-            BusMessage::Snapshot(snap) => hub.apply_snapshot(snap),
-        }
+        self.seed.versions.get(variant)?.get(instance).copied()
     }
 }

@@ -1,37 +1,32 @@
 //! Wiring: [`Application::build`] connects the store, applies migrations, loads the hub, starts
-//! the poller (and the demo writer), and binds the listener; [`Application::run_until_stopped`]
-//! serves until a shutdown future resolves. Tests bind port 0 and read [`Application::local_addr`].
+//! the supervised background tasks (bus consumer, poller, demo writer) and binds the listener;
+//! [`Application::run_until_stopped`] serves until a shutdown future resolves, then cancels
+//! every task and waits for it, and closes the pool. Tests bind port 0 and read
+//! [`Application::local_addr`].
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
-use chrono_tz::Tz;
 use socketioxide::SocketIo;
-use tokio::{net::TcpListener, sync::watch};
-use tower_http::cors::CorsLayer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
 use crate::{
     bus::{Bus, LocalBus},
     config::{Config, DemoArgs},
-    demo, http, poller,
+    demo,
+    http::{self, AppState},
+    lifecycle::Supervisor,
+    poller::{Poller, PollerStatus},
     realtime::{
-        self,
+        self, consumer,
+        fanout::Fanout,
         hub::{Hub, HubLimits},
     },
     store::{self, PoolOptions, Store},
     web,
 };
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Arc<dyn Store>,
-    /// Live state (snapshot cache).
-    pub hub: Arc<Hub>,
-    /// Zone of VnPy's naive bar times.
-    pub bars_tz: Tz,
-}
 
 /// What to start besides the server.
 #[derive(Debug, Clone, Default)]
@@ -43,79 +38,85 @@ pub struct BuildOptions {
 }
 
 /// A built, bound, not yet serving gateway.
+#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: Router,
     io: SocketIo,
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
-    shutdown_tx: watch::Sender<bool>,
+    fanout: Arc<Fanout>,
+    tasks: Supervisor,
 }
 
 /// Delay between attempts to load the hub while the database is unreachable at start.
 const LOAD_RETRY: Duration = Duration::from_secs(1);
+/// How long shutdown waits for background tasks after cancelling them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// `/readyz` turns 503 when the poller has not completed a poll for this many idle intervals
+/// (plus the longest back-off, so one slow database round trip is not an outage).
+const STALE_POLLS: u32 = 10;
 
 impl Application {
-    /// Builds everything and binds `config.listen`.
+    /// Builds everything and binds `config.http.listen`.
     pub async fn build(config: Config, options: BuildOptions) -> anyhow::Result<Self> {
         config.validate()?;
-        let url = config.database_url();
-        if config.database_url.is_none() {
-            tracing::info!(
-                url,
-                "no --database-url given: using the embedded SQLite database"
-            );
+        let url = config.database.url();
+        if config.database.database_url.is_none() {
+            tracing::info!(%url, "no --database-url given: using the embedded SQLite database");
         }
         let store = store::connect(
-            url,
+            url.expose(),
             &PoolOptions {
-                max_connections: config.db_max_connections,
-                acquire_timeout: config.acquire_timeout(),
+                max_connections: config.database.db_max_connections,
+                acquire_timeout: config.database.acquire_timeout(),
             },
         )
         .await?;
-        tracing::info!(backend = store.backend(), url = %store::redact_url(url), "database configured");
+        tracing::info!(backend = store.backend(), %url, "database configured");
         if options.migrate {
             store.migrate().await?;
             tracing::info!("migrations applied");
         }
+        let bars_tz = config.database.bars_tz()?;
 
-        let (io_layer, io) = realtime::build_io(&config);
+        let rt = &config.realtime;
         let hub = Arc::new(Hub::new(
             store.clone(),
-            io.clone(),
             HubLimits {
-                ring_capacity: config.ring_capacity,
-                resume_cap: config.resume_cap,
-                max_subscriptions: config.max_subscriptions,
-                max_symbols: config.max_symbols,
+                ring_capacity: rt.ring_capacity,
+                resume_cap: rt.resume_cap,
+                max_subscriptions: rt.max_subscriptions,
+                max_symbols: rt.max_symbols,
             },
         ));
-        realtime::register(&io, hub.clone());
+        let (io_layer, io) = realtime::build_io(rt, hub.clone());
+        let tasks = Supervisor::new();
+        let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
 
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
-        tokio::spawn(poller::consume(bus.clone(), hub.clone()));
-        let poller_config = poller::PollerConfig {
-            interval: Duration::from_millis(config.poll_interval_ms),
-            batch: config.poll_batch,
-        };
+        let rx = bus.subscribe();
+        let (h, f) = (hub.clone(), fanout.clone());
+        tasks.spawn("bus-consumer", |token| consumer::run(rx, h, f, token));
+
         if let Err(err) = hub.load().await {
             tracing::warn!(error = %err, "cannot load live state yet; retrying in the background");
         }
-        tokio::spawn(start_poller(
-            store.clone(),
-            bus,
-            hub.clone(),
-            poller_config,
-            shutdown_rx.clone(),
-        ));
+        let status = Arc::new(PollerStatus::default());
+        let poller_config = config.database.poller();
+        let (h, s, st, sup) = (hub.clone(), store.clone(), status.clone(), tasks.clone());
+        tasks.spawn("poller-bootstrap", move |token| async move {
+            if load_with_retry(&h, &token).await {
+                // Runs until the application stops (group mode will stop it on losing
+                // leadership).
+                let _poller = Poller::new(s, bus, h.seed(), poller_config, st).start(&sup);
+            }
+        });
 
-        let bars_tz = config.bars_tz()?;
         if let Some(args) = options.demo {
-            let (s, rx) = (store.clone(), shutdown_rx.clone());
-            tokio::spawn(async move {
-                if let Err(err) = demo::run(s, args, bars_tz, rx).await {
+            let s = store.clone();
+            tasks.spawn("demo-writer", move |token| async move {
+                if let Err(err) = demo::run(s, args, bars_tz, token).await {
                     tracing::error!(error = %err, "demo writer stopped");
                 }
             });
@@ -125,21 +126,32 @@ impl Application {
             store: store.clone(),
             hub: hub.clone(),
             bars_tz,
+            poller: status,
+            poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
         };
-        // CORS wraps Socket.IO too, so long-polling works from dashboards on other origins.
-        let router = http::router(state)
+        let app = http::router(state)
             .merge(web::router())
-            .layer(io_layer)
+            .fallback(http::not_found);
+        // The Socket.IO layer wraps the whole app exactly once: each `layer()` call creates its
+        // own Engine.IO session table, and `Router::layer` calls it for every route and fallback
+        // (a long-polling session would then be unknown to the next request's copy). CORS wraps
+        // Socket.IO too, so long-polling works from dashboards on other origins.
+        let router = Router::new()
+            .fallback_service(io_layer.layer(app))
             .layer(axum::middleware::map_request(detach_socket_request))
-            .layer(CorsLayer::permissive());
-        let listener = TcpListener::bind(config.listen).await?;
+            .layer(http::cors(&config.http.cors_origin));
+        let listen = config.http.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         Ok(Self {
             listener,
             router,
             io,
             store,
             hub,
-            shutdown_tx,
+            fanout,
+            tasks,
         })
     }
 
@@ -158,13 +170,23 @@ impl Application {
         self.hub.clone()
     }
 
+    /// The fan-out (slow-client counters).
+    pub fn fanout(&self) -> Arc<Fanout> {
+        self.fanout.clone()
+    }
+
     /// The Socket.IO handle (connected sockets, rooms).
     pub fn io(&self) -> SocketIo {
         self.io.clone()
     }
 
-    /// Serves until `shutdown` resolves, then closes every Socket.IO connection and stops the
-    /// poller and the demo writer.
+    /// The supervisor of the background tasks (how many are running).
+    pub fn tasks(&self) -> Supervisor {
+        self.tasks.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then closes every Socket.IO connection, cancels every
+    /// background task and waits for them (up to 10 s), and closes the database pool.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -173,20 +195,51 @@ impl Application {
             listener,
             router,
             io,
-            shutdown_tx,
+            store,
+            tasks,
             ..
         } = self;
+        let token = tasks.token().clone();
         let stop = async move {
-            shutdown.await;
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
             tracing::info!("shutting down");
-            let _ = shutdown_tx.send(true);
+            token.cancel();
+            let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
             io.close().await;
+            // socketioxide 0.18 drops the namespace from its client before the closed
+            // transports report back, so closed sockets stay in the namespace they point to: a
+            // cycle that keeps all Socket.IO state (and the hub) alive. Detaching them breaks
+            // it; their transports are closed already, so clients still see `transport close`.
+            for socket in sockets {
+                let _ = socket.disconnect();
+            }
         };
-        axum::serve(listener, router)
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(stop)
-            .await?;
+            .await;
+        tasks.shutdown(SHUTDOWN_GRACE).await;
+        store.close().await;
+        served?;
         Ok(())
     }
+}
+
+/// Loads the hub, retrying every second until it works or `token` is cancelled.
+async fn load_with_retry(hub: &Hub, token: &CancellationToken) -> bool {
+    while !hub.is_loaded() {
+        tokio::select! {
+            _ = token.cancelled() => return false,
+            _ = tokio::time::sleep(LOAD_RETRY) => {}
+        }
+        match hub.load().await {
+            Ok(()) => tracing::info!("live state loaded"),
+            Err(err) => tracing::debug!(error = %err, "still cannot load live state"),
+        }
+    }
+    true
 }
 
 /// Copies the URI and header values of Socket.IO requests into their own small allocations.
@@ -211,26 +264,4 @@ async fn detach_socket_request(mut req: axum::extract::Request) -> axum::extract
         }
     }
     req
-}
-
-async fn start_poller(
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    hub: Arc<Hub>,
-    config: poller::PollerConfig,
-    shutdown: watch::Receiver<bool>,
-) {
-    while !hub.is_loaded() {
-        if *shutdown.borrow() {
-            return;
-        }
-        tokio::time::sleep(LOAD_RETRY).await;
-        match hub.load().await {
-            Ok(()) => tracing::info!("live state loaded"),
-            Err(err) => tracing::debug!(error = %err, "still cannot load live state"),
-        }
-    }
-    poller::Poller::new(store, bus, &hub, config)
-        .run(shutdown)
-        .await;
 }

@@ -29,6 +29,18 @@ fn check_name(kind: &str, raw: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// `Deserialize` through `parse`, so a bad value's error message is the parse error.
+macro_rules! deserialize_by_parse {
+    ($name:ident) => {
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
@@ -60,6 +72,8 @@ macro_rules! name_type {
                 &self.0
             }
         }
+
+        deserialize_by_parse!($name);
     };
 }
 
@@ -106,6 +120,8 @@ impl VtSymbol {
         self.0.rsplit_once('.').map_or("", |(_, e)| e)
     }
 }
+
+deserialize_by_parse!(VtSymbol);
 
 impl fmt::Display for VtSymbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

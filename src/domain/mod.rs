@@ -11,5 +11,7 @@ mod time;
 
 pub use bars::{Bar, bucket_bars};
 pub use ids::{InstanceId, Interval, ParseError, Variant, VtSymbol};
+#[cfg(test)]
+pub(crate) use model::test_event;
 pub use model::{Event, EventType, Snapshot, VariantSummary, parse_payload};
 pub use time::{fmt_time, parse_time};

@@ -172,23 +172,29 @@ pub struct VariantSummary {
     pub updated_at: Option<String>,
 }
 
+/// An event for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_event(seq: i64, payload: Payload) -> Event {
+    Event {
+        id: 1,
+        seq,
+        variant: "v".into(),
+        instance_id: "i".into(),
+        vt_symbol: "rb2405.SHFE".into(),
+        bar_dt: None,
+        event_type: "signal".into(),
+        event_key: "k".into(),
+        created_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+        payload,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn event(payload: Payload) -> Event {
-        Event {
-            id: 1,
-            seq: 2,
-            variant: "v".into(),
-            instance_id: "i".into(),
-            vt_symbol: "rb2405.SHFE".into(),
-            bar_dt: None,
-            event_type: "signal".into(),
-            event_key: "k".into(),
-            created_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-            payload,
-        }
+        test_event(2, payload)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{ApiError, params::Params};
 use crate::{
     domain::{Bar, Interval, VtSymbol, bucket_bars},
-    startup::AppState,
+    http::AppState,
     store::BarQuery,
 };
 
@@ -21,7 +21,7 @@ const MAX_LIMIT: u32 = 100_000;
 const MAX_POINTS: u32 = 10_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/bars", get(list))
+    Router::new().route("/bars", get(list))
 }
 
 fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {

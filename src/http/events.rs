@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{EventType, VtSymbol},
-    startup::AppState,
+    http::AppState,
     store::{EventQuery, TimeField},
 };
 
@@ -24,7 +24,7 @@ const DEFAULT_LIMIT: u32 = 500;
 const MAX_LIMIT: u32 = 5000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/events/{variant}", get(list))
+    Router::new().route("/events/{variant}", get(list))
 }
 
 async fn list(

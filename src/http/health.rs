@@ -1,10 +1,16 @@
-//! `GET /healthz` (the process is up) and `GET /readyz` (the database answers).
+//! `GET /healthz` (the process is up) and `GET /readyz` (the database answers, the live state
+//! is loaded and the poller completed a poll recently — a wedged poller must not look ready).
 
-use axum::{Json, Router, extract::State, routing::get};
-use serde_json::{Value, json};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
 
-use super::ApiError;
-use crate::startup::AppState;
+use super::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -12,15 +18,36 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|_| ApiError::Unavailable)?;
-    Ok(Json(json!({
-        "status": "ready",
+    let since = state.poller.since_last_poll();
+    let last_poll_ms = since.map(|d| d.as_millis() as u64);
+    let polling = since.is_some_and(|d| d <= state.poll_stale_after);
+    let loaded = state.hub.is_loaded();
+    let body = json!({
+        "status": if polling && loaded { "ready" } else { "not_ready" },
         "database": state.store.backend(),
-        "realtime": state.hub.is_loaded(),
-    })))
+        "realtime": loaded,
+        "last_poll_ms_ago": last_poll_ms,
+    });
+    if polling && loaded {
+        return Ok(Json(body).into_response());
+    }
+    let message = if loaded {
+        format!(
+            "the poller has not completed a poll for {}",
+            last_poll_ms.map_or("ever".to_owned(), |ms| format!("{ms} ms"))
+        )
+    } else {
+        "the live state is not loaded yet".to_owned()
+    };
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": {"code": "not_ready", "message": message}, "status": body})),
+    )
+        .into_response())
 }

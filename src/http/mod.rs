@@ -1,5 +1,7 @@
-//! REST first-paint API (axum). One module per route group, each with a `router()`, merged
-//! here with request tracing (spans named by the matched route) and a JSON 404 fallback.
+//! HTTP: the REST first-paint API under `/api` (one module per route group, each with a
+//! `router()`, and its own JSON 404 fallback), health probes at the root, request tracing
+//! (spans named by the matched route) and CORS from configuration. Static assets and Socket.IO
+//! are added by [`crate::startup`].
 
 mod bars;
 pub mod error;
@@ -9,21 +11,52 @@ pub mod params;
 mod snapshot;
 mod variants;
 
-use axum::{Router, extract::MatchedPath, http::Request};
-use tower_http::trace::TraceLayer;
+use std::sync::Arc;
 
-use crate::startup::AppState;
+use axum::{
+    Router,
+    extract::MatchedPath,
+    http::{HeaderValue, Method, Request},
+};
+use chrono_tz::Tz;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
+
+use crate::{poller::PollerStatus, realtime::hub::Hub, store::Store};
 pub use error::ApiError;
 
-/// The REST routes, with tracing.
-pub fn router(state: AppState) -> Router {
+/// Shared state of the HTTP handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Live state (snapshot cache).
+    pub hub: Arc<Hub>,
+    /// Zone of VnPy's naive bar times.
+    pub bars_tz: Tz,
+    /// When the poller last completed a poll (readiness).
+    pub poller: Arc<PollerStatus>,
+    /// `/readyz` fails when the poller has not completed a poll for this long.
+    pub poll_stale_after: std::time::Duration,
+}
+
+/// The REST API (to be nested under `/api`), with its own JSON 404 fallback.
+pub fn api() -> Router<AppState> {
     Router::new()
         .merge(variants::router())
         .merge(snapshot::router())
         .merge(events::router())
         .merge(bars::router())
-        .merge(health::router())
         .fallback(not_found)
+}
+
+/// `/api` and the health probes, with request tracing.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api", api())
+        .merge(health::router())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let route = req
@@ -36,6 +69,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+/// CORS for REST and Socket.IO: `*` allows any origin, otherwise only the listed ones. Only
+/// the methods that exist are advertised (GET for REST; POST for Socket.IO long-polling).
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    layer.allow_origin(list)
+}
+
+/// The JSON 404 for unknown routes.
+pub async fn not_found(uri: axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
 }

@@ -6,16 +6,16 @@ use axum::{
     extract::{Path, State, rejection::PathRejection},
     routing::get,
 };
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 
 use super::{
     ApiError,
     params::{Params, variant_path},
 };
-use crate::{domain::InstanceId, startup::AppState};
+use crate::{domain::InstanceId, http::AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/snapshot/{variant}", get(get_snapshot))
+    Router::new().route("/snapshot/{variant}", get(get_snapshot))
 }
 
 async fn get_snapshot(
@@ -41,5 +41,6 @@ async fn get_snapshot(
             None => format!("no snapshot for variant '{variant}'"),
         }));
     }
+    let snapshots: Vec<&RawValue> = snapshots.iter().map(|s| &*s.json).collect();
     Ok(Json(json!({ "variant": variant, "snapshots": snapshots })))
 }

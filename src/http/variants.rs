@@ -4,10 +4,10 @@ use axum::{Json, Router, extract::State, routing::get};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/variants", get(list))
+    Router::new().route("/variants", get(list))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -1,75 +1,105 @@
-//! Socket.IO event handlers. Every request gets an ack: `{ok:true,..}` or
-//! `{ok:false, error:{code, message}}`; nothing is dropped silently and nothing panics.
+//! Socket.IO handlers: named functions with extractors, the hub as socketioxide state.
+//!
+//! Every request gets an ack: `{ok:true,..}` or `{ok:false, error:{code, message}}`; nothing is
+//! dropped silently and nothing panics. Requests of one socket take effect in the order they
+//! were sent ([`Turn`]).
 
-use std::sync::Arc;
+use std::{convert::Infallible, sync::Arc};
 
 use serde_json::{Value, json};
 use socketioxide::{
-    extract::{AckSender, SocketRef, TryData},
+    extract::{AckSender, Event, SocketRef, State, TryData},
     socket::DisconnectReason,
 };
 
 use super::{
     hub::{Hub, Subscriptions},
-    protocol::{self, ProtoError},
+    order::Turn,
+    protocol::{self, ProtoError, SubscribeRequest, UnsubscribeRequest},
 };
 
-/// Sets up per-socket state and the event handlers.
-pub fn on_connect(socket: SocketRef, hub: Arc<Hub>) {
-    tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "client connected");
+/// Connect middleware: sets up per-socket state and registers the event handlers.
+///
+/// This runs *before* socketioxide sends the CONNECT packet; the connect handler itself is
+/// spawned after it. A client that emits `subscribe` right after connecting would otherwise race
+/// the registration and be ignored. Authentication slots in as another middleware before it.
+pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
     socket.extensions.insert(Subscriptions::default());
+    socket.on("subscribe", on_subscribe);
+    socket.on("unsubscribe", on_unsubscribe);
+    socket.on_fallback(on_unknown);
+    socket.on_disconnect(on_disconnect);
+    Ok(())
+}
 
-    let h = hub.clone();
-    socket.on(
-        "subscribe",
-        async move |s: SocketRef, data: TryData<Value>, ack: AckSender| {
+/// The connect handler (after the CONNECT packet went out).
+pub async fn on_connect(socket: SocketRef) {
+    tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "client connected");
+}
+
+fn payload(event: &str, data: Result<Value, impl std::fmt::Display>) -> Result<Value, ProtoError> {
+    data.map_err(|e| ProtoError::invalid(format!("{event} payload is not valid JSON: {e}")))
+}
+
+async fn on_subscribe(
+    s: SocketRef,
+    turn: Turn,
+    State(hub): State<Arc<Hub>>,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    let req = payload("subscribe", data)
+        .and_then(|v| protocol::parse::<SubscribeRequest>("subscribe", v))
+        .and_then(|r| protocol::check_subscribe(&r, hub.limits().max_symbols).map(|()| r));
+    let req = match req {
+        Ok(req) => req,
+        Err(err) => {
+            let _ = ack.send(&err.to_ack());
+            return;
+        }
+    };
+    let subs = s.extensions.get::<Subscriptions>().unwrap_or_default();
+    let variant = req.variant.clone();
+    match hub.subscribe(&s, &subs, req, ack).await {
+        Ok(()) => tracing::debug!(sid = %s.id, %variant, "subscribed"),
+        Err((err, ack)) => {
+            tracing::debug!(sid = %s.id, %variant, code = err.code, "subscribe refused");
+            let _ = ack.send(&err.to_ack());
+        }
+    }
+}
+
+async fn on_unsubscribe(
+    s: SocketRef,
+    turn: Turn,
+    State(hub): State<Arc<Hub>>,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    let reply = match payload("unsubscribe", data)
+        .and_then(|v| protocol::parse::<UnsubscribeRequest>("unsubscribe", v))
+    {
+        Ok(req) => {
             let subs = s.extensions.get::<Subscriptions>().unwrap_or_default();
-            let req = match data.0 {
-                Ok(v) => protocol::parse_subscribe(&v, h.limits().max_symbols),
-                Err(e) => Err(ProtoError::new(
-                    "invalid_request",
-                    format!("subscribe payload is not valid JSON: {e}"),
-                )),
-            };
-            match req {
-                Ok(req) => {
-                    let variant = req.variant.clone();
-                    match h.subscribe(&s, &subs, req, ack).await {
-                        Ok(()) => tracing::debug!(sid = %s.id, %variant, "subscribed"),
-                        Err(e) => tracing::debug!(sid = %s.id, %variant, code = e.code, "subscribe refused"),
-                    }
-                }
-                Err(err) => {
-                    let _ = ack.send(&err.to_ack());
-                }
-            }
-        },
-    );
+            hub.unsubscribe(&s, &subs, req.variant.as_str());
+            json!({"ok": true})
+        }
+        Err(e) => e.to_ack(),
+    };
+    let _ = ack.send(&reply);
+}
 
-    let h = hub;
-    socket.on(
-        "unsubscribe",
-        async move |s: SocketRef, data: TryData<Value>, ack: AckSender| {
-            let subs = s.extensions.get::<Subscriptions>().unwrap_or_default();
-            let reply = match data.0.map_err(|e| e.to_string()) {
-                Ok(v) => match protocol::parse_unsubscribe(&v) {
-                    Ok(variant) => {
-                        h.unsubscribe(&s, &subs, variant.as_str());
-                        json!({"ok": true})
-                    }
-                    Err(e) => e.to_ack(),
-                },
-                Err(e) => ProtoError::new(
-                    "invalid_request",
-                    format!("unsubscribe payload is not valid JSON: {e}"),
-                )
-                .to_ack(),
-            };
-            let _ = ack.send(&reply);
-        },
+async fn on_unknown(Event(event): Event, ack: AckSender) {
+    let err = ProtoError::new(
+        "unknown_event",
+        format!("unknown event '{event}'; expected subscribe or unsubscribe"),
     );
+    // Without an ack id there is nobody to answer; `send` is then a no-op.
+    let _ = ack.send(&err.to_ack());
+}
 
-    socket.on_disconnect(async |s: SocketRef, reason: DisconnectReason| {
-        tracing::debug!(sid = %s.id, ?reason, "client disconnected");
-    });
+async fn on_disconnect(s: SocketRef, reason: DisconnectReason) {
+    tracing::debug!(sid = %s.id, ?reason, "client disconnected");
 }

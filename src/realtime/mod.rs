@@ -1,34 +1,37 @@
-//! Realtime push over Socket.IO (v4, namespace `/`, websocket and long-polling): the
-//! [`hub::Hub`] holds live state and fans out; [`handlers`] implements `subscribe` /
-//! `unsubscribe`; [`protocol`] parses requests.
+//! Realtime push over Socket.IO (v4, namespace `/`, websocket and long-polling).
+//!
+//! - [`hub`]: the instance's live state (snapshot cache, per-variant history and lock);
+//! - [`history`]: one variant's head, floor and ring (pure, unit-tested);
+//! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
+//! - [`fanout`]: emitting into rooms and cutting off slow clients;
+//! - [`consumer`]: applies bus messages to the hub;
+//! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
 
+pub mod consumer;
+pub mod fanout;
 pub mod handlers;
+pub mod history;
 pub mod hub;
+pub mod order;
 pub mod protocol;
+mod subscribe;
 
 use std::{sync::Arc, time::Duration};
 
-use socketioxide::{SocketIo, layer::SocketIoLayer};
+use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::config::Config;
+use crate::config::RealtimeConfig;
 
-/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat.
-pub fn build_io(config: &Config) -> (SocketIoLayer, SocketIo) {
-    SocketIo::builder()
+/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub as
+/// state, and the `/` namespace handlers.
+pub fn build_io(config: &RealtimeConfig, hub: Arc<hub::Hub>) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .ws_read_buffer_size(config.ws_read_buffer)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
-        .build_layer()
-}
-
-/// Registers the `/` namespace handlers.
-pub fn register(io: &SocketIo, hub: Arc<hub::Hub>) {
-    // Handlers are registered synchronously in the closure, not in the returned future:
-    // socketioxide sends the CONNECT ack before it spawns that future, so a client that emits
-    // `subscribe` right after connecting would otherwise race the registration and be dropped.
-    io.ns("/", move |socket: socketioxide::extract::SocketRef| {
-        handlers::on_connect(socket, hub.clone());
-        std::future::ready(())
-    });
+        .with_state(hub)
+        .build_layer();
+    io.ns("/", handlers::on_connect.with(handlers::register));
+    (layer, io)
 }

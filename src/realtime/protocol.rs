@@ -1,9 +1,14 @@
-//! The Socket.IO wire contract: request parsing with precise errors, and ack shapes.
+//! The Socket.IO wire contract: typed requests with precise errors, and ack shapes.
 //!
 //! client → `subscribe` `{variant, instance_id?, vt_symbols?: [..], since_seq?}` (ack)
 //! client → `unsubscribe` `{variant}` (ack)
 //! server → `snapshot_update` Snapshot, `event_new` Event
+//!
+//! Requests are serde structs with `deny_unknown_fields`; [`parse`] runs them through
+//! `serde_path_to_error`, so every message names the offending field (`since_seq: invalid
+//! type: string "5", expected i64`).
 
+use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::domain::{InstanceId, Variant, VtSymbol};
@@ -26,38 +31,59 @@ impl ProtoError {
         }
     }
 
+    /// An `invalid_request` error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid_request", message)
+    }
+
     /// The ack payload.
     pub fn to_ack(&self) -> Value {
         json!({"ok": false, "error": {"code": self.code, "message": self.message}})
     }
 }
 
-/// A validated `subscribe` request.
-#[derive(Debug, Clone)]
+/// A `subscribe` request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubscribeRequest {
     /// Variant to follow.
     pub variant: Variant,
     /// Only this instance's snapshots in the ack.
+    #[serde(default)]
     pub instance_id: Option<InstanceId>,
-    /// Only events of these symbols (empty = all).
+    /// Only events of these symbols (absent, null or empty = all).
+    #[serde(default, deserialize_with = "symbols")]
     pub vt_symbols: Vec<VtSymbol>,
     /// Replay events after this seq in the ack.
+    #[serde(default, deserialize_with = "since_seq")]
     pub since_seq: Option<i64>,
 }
 
-const SUBSCRIBE_FIELDS: &str = "variant, instance_id, vt_symbols, since_seq";
-
-fn invalid(message: impl Into<String>) -> ProtoError {
-    ProtoError::new("invalid_request", message)
+/// An `unsubscribe` request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeRequest {
+    /// Variant to leave.
+    pub variant: Variant,
 }
 
-fn object(data: &Value, what: &str) -> Result<serde_json::Map<String, Value>, ProtoError> {
-    match data {
-        Value::Object(map) => Ok(map.clone()),
-        other => Err(invalid(format!(
-            "{what} payload must be an object like {{\"variant\":\"...\"}}, got {}",
-            kind(other)
+fn symbols<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<VtSymbol>, D::Error> {
+    let list = Option::<Vec<VtSymbol>>::deserialize(d)?.unwrap_or_default();
+    let mut out: Vec<VtSymbol> = Vec::with_capacity(list.len());
+    for s in list {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn since_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        Some(v) if v < 0 => Err(serde::de::Error::custom(format!(
+            "must be a non-negative integer, got {v}"
         ))),
+        other => Ok(other),
     }
 }
 
@@ -72,105 +98,40 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn variant_field(map: &serde_json::Map<String, Value>) -> Result<Variant, ProtoError> {
-    match map.get("variant") {
-        None | Some(Value::Null) => Err(invalid("variant is required")),
-        Some(Value::String(s)) => Variant::parse(s).map_err(|e| invalid(e.0)),
-        Some(other) => Err(invalid(format!(
-            "variant must be a string, got {}",
-            kind(other)
-        ))),
-    }
-}
-
-/// Parses a `subscribe` payload. `max_symbols` bounds `vt_symbols`.
-pub fn parse_subscribe(data: &Value, max_symbols: usize) -> Result<SubscribeRequest, ProtoError> {
-    let map = object(data, "subscribe")?;
-    if let Some(key) = map
-        .keys()
-        .find(|k| !SUBSCRIBE_FIELDS.split(", ").any(|f| f == k.as_str()))
-    {
-        return Err(invalid(format!(
-            "unknown field '{key}'; expected {SUBSCRIBE_FIELDS}"
+/// Parses the payload of `event` into `T`. Errors name the field: `variant: missing field`,
+/// `vt_symbols[0]: vt_symbol 'x' must be SYMBOL.EXCHANGE`, `unknown field 'sinceSeq'`.
+pub fn parse<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, ProtoError> {
+    if !data.is_object() {
+        return Err(ProtoError::invalid(format!(
+            "{event} payload must be an object like {{\"variant\":\"...\"}}, got {}",
+            kind(&data)
         )));
     }
-    let variant = variant_field(&map)?;
-    let instance_id = match map.get("instance_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(InstanceId::parse(s).map_err(|e| invalid(e.0))?),
-        Some(other) => {
-            return Err(invalid(format!(
-                "instance_id must be a string, got {}",
-                kind(other)
-            )));
-        }
-    };
-    let vt_symbols = match map.get("vt_symbols") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            if items.len() > max_symbols {
-                return Err(ProtoError::new(
-                    "too_many_symbols",
-                    format!(
-                        "vt_symbols has {} entries; the limit is {max_symbols}",
-                        items.len()
-                    ),
-                ));
-            }
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::String(s) = item else {
-                    return Err(invalid(format!(
-                        "vt_symbols entries must be strings, got {}",
-                        kind(item)
-                    )));
-                };
-                let sym = VtSymbol::parse(s).map_err(|e| invalid(e.0))?;
-                if !out.contains(&sym) {
-                    out.push(sym);
-                }
-            }
-            out
-        }
-        Some(other) => {
-            return Err(invalid(format!(
-                "vt_symbols must be an array of strings, got {}",
-                kind(other)
-            )));
-        }
-    };
-    let since_seq = match map.get("since_seq") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) if v >= 0 => Some(v),
-            _ => {
-                return Err(invalid(format!(
-                    "since_seq must be a non-negative integer, got {n}"
-                )));
-            }
-        },
-        Some(other) => {
-            return Err(invalid(format!(
-                "since_seq must be a non-negative integer, got {}",
-                kind(other)
-            )));
-        }
-    };
-    Ok(SubscribeRequest {
-        variant,
-        instance_id,
-        vt_symbols,
-        since_seq,
+    serde_path_to_error::deserialize(data).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        // serde quotes names with backticks; the protocol docs use single quotes.
+        let inner = inner.replace('`', "'");
+        ProtoError::invalid(if path == "." || inner.contains("field '") {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        })
     })
 }
 
-/// Parses an `unsubscribe` payload.
-pub fn parse_unsubscribe(data: &Value) -> Result<Variant, ProtoError> {
-    let map = object(data, "unsubscribe")?;
-    if let Some(key) = map.keys().find(|k| k.as_str() != "variant") {
-        return Err(invalid(format!("unknown field '{key}'; expected variant")));
+/// Checks the limits a well-formed subscribe may still break.
+pub fn check_subscribe(req: &SubscribeRequest, max_symbols: usize) -> Result<(), ProtoError> {
+    if req.vt_symbols.len() > max_symbols {
+        return Err(ProtoError::new(
+            "too_many_symbols",
+            format!(
+                "vt_symbols has {} entries; the limit is {max_symbols}",
+                req.vt_symbols.len()
+            ),
+        ));
     }
-    variant_field(&map)
+    Ok(())
 }
 
 /// The room every full-variant subscriber joins.
@@ -187,64 +148,72 @@ pub fn symbol_room(variant: &str, vt_symbol: &str) -> String {
 mod tests {
     use super::*;
 
+    fn sub(v: Value) -> Result<SubscribeRequest, ProtoError> {
+        let req: SubscribeRequest = parse("subscribe", v)?;
+        check_subscribe(&req, 2)?;
+        Ok(req)
+    }
+
     fn err(v: Value) -> ProtoError {
-        parse_subscribe(&v, 2).unwrap_err()
+        match sub(v.clone()) {
+            Ok(r) => panic!("{v} should fail, got {r:?}"),
+            Err(e) => e,
+        }
     }
 
     #[test]
     fn valid_subscribe() {
-        let r = parse_subscribe(
-            &json!({"variant":"v1","vt_symbols":["a.X","a.X"],"since_seq":5}),
-            2,
-        )
-        .unwrap();
+        let r =
+            sub(json!({"variant":"v1","vt_symbols":["a.X","a.X"],"since_seq":5})).expect("valid");
         assert_eq!(r.variant.as_str(), "v1");
         assert_eq!(r.vt_symbols.len(), 1);
         assert_eq!(r.since_seq, Some(5));
+        let r = sub(json!({"variant":"v1","vt_symbols":null,"instance_id":null})).expect("nulls");
+        assert!(r.vt_symbols.is_empty() && r.instance_id.is_none());
     }
 
     #[test]
     fn bad_subscribes_name_the_field() {
-        assert!(err(json!("v1")).message.contains("object"));
-        assert!(err(json!({})).message.contains("variant is required"));
-        assert!(
-            err(json!({"variant": 3}))
-                .message
-                .contains("variant must be a string")
-        );
-        assert!(
-            err(json!({"variant": "a\u{1}"}))
-                .message
-                .contains("control")
-        );
-        assert!(
-            err(json!({"variant": "v", "since_seq": -1}))
-                .message
-                .contains("since_seq")
-        );
-        assert!(
-            err(json!({"variant": "v", "since_seq": "1"}))
-                .message
-                .contains("since_seq")
-        );
-        assert!(
-            err(json!({"variant": "v", "vt_symbols": "a.X"}))
-                .message
-                .contains("array")
-        );
-        assert!(
-            err(json!({"variant": "v", "vt_symbols": ["nodot"]}))
-                .message
-                .contains("SYMBOL.EXCHANGE")
-        );
+        let cases = [
+            (json!("v1"), "object"),
+            (json!({}), "variant"),
+            (json!({"variant": 3}), "variant: invalid type"),
+            (json!({"variant": "a\u{1}"}), "control"),
+            (json!({"variant": "v", "since_seq": -1}), "since_seq"),
+            (json!({"variant": "v", "since_seq": "1"}), "since_seq"),
+            (json!({"variant": "v", "since_seq": 1.5}), "since_seq"),
+            (json!({"variant": "v", "vt_symbols": "a.X"}), "vt_symbols"),
+            (json!({"variant": "v", "vt_symbols": [1]}), "vt_symbols[0]"),
+            (
+                json!({"variant": "v", "vt_symbols": ["nodot"]}),
+                "SYMBOL.EXCHANGE",
+            ),
+            (json!({"variant": "v", "instance_id": 7}), "instance_id"),
+            (
+                json!({"variant": "v", "sinceSeq": 1}),
+                "unknown field 'sinceSeq'",
+            ),
+        ];
+        for (payload, needle) in cases {
+            let e = err(payload.clone());
+            assert_eq!(e.code, "invalid_request", "{payload}");
+            assert!(
+                e.message.contains(needle),
+                "{payload}: {:?} lacks {needle:?}",
+                e.message
+            );
+        }
         assert_eq!(
             err(json!({"variant": "v", "vt_symbols": ["a.X","b.X","c.X"]})).code,
             "too_many_symbols"
         );
-        assert!(
-            err(json!({"variant": "v", "sinceSeq": 1}))
-                .message
-                .contains("sinceSeq")
-        );
+    }
+
+    #[test]
+    fn unsubscribe_is_typed_too() {
+        let r: UnsubscribeRequest = parse("unsubscribe", json!({"variant": "v"})).expect("ok");
+        assert_eq!(r.variant.as_str(), "v");
+        let e = parse::<UnsubscribeRequest>("unsubscribe", json!({"nope": 1})).unwrap_err();
+        assert!(e.message.contains("nope"), "{}", e.message);
     }
 }

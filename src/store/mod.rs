@@ -217,10 +217,20 @@ pub trait Store: Send + Sync + 'static {
         vt_symbol: &VtSymbol,
         interval: Interval,
     ) -> Result<Option<NaiveDateTime>, StoreError>;
-    /// Starts a background task that calls `wake.notify_one()` whenever the database reports a
-    /// change (PostgreSQL `LISTEN`); the default does nothing (timer polling only).
-    fn spawn_change_listener(&self, wake: Arc<Notify>) {
+    /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`)
+    /// until the future is dropped; the default returns at once (timer polling only).
+    async fn listen_changes(&self, wake: Arc<Notify>) {
         let _ = wake;
+    }
+    /// Closes the pool and waits for its connections to end.
+    async fn close(&self);
+    /// Whether [`Store::close`] has run.
+    fn is_closed(&self) -> bool;
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
     }
 }
 

@@ -92,6 +92,14 @@ impl Store for MySqlStore {
         super::undo_last!(MIGRATOR, &self.pool)
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

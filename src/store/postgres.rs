@@ -119,8 +119,16 @@ impl Store for PgStore {
         super::undo_last!(MIGRATOR, &self.pool)
     }
 
-    fn spawn_change_listener(&self, wake: Arc<Notify>) {
-        tokio::spawn(listen_loop(self.pool.clone(), wake));
+    async fn listen_changes(&self, wake: Arc<Notify>) {
+        listen_loop(self.pool.clone(), wake).await;
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

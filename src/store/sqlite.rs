@@ -117,6 +117,14 @@ impl Store for SqliteStore {
         super::undo_last!(MIGRATOR, &self.pool)
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         // `SELECT 1` never touches the file; reading the schema needs the file to be readable
         // (not locked exclusively by another process).

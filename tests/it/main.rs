@@ -2,6 +2,7 @@
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
 mod common;
+mod lifecycle;
 mod realtime;
 mod rest;
 mod schema;

@@ -191,7 +191,7 @@ async fn resume_after_disconnect_restart_and_cap(b: Backend) {
     app.stop().await;
 
     // 4. A resume beyond the ack cap is truncated; the rest pages over REST.
-    let mut app = spawn_app_with(db.clone(), |cfg| cfg.resume_cap = 40).await;
+    let mut app = spawn_app_with(db.clone(), |cfg| cfg.realtime.resume_cap = 40).await;
     let c3 = Sio::connect(&app.base).await;
     let ack = c3.subscribe(json!({"variant": v, "since_seq": 0})).await;
     assert_eq!(ack["ok"], true);
@@ -223,9 +223,9 @@ async fn slow_client_is_cut_off_others_keep_up(b: Backend) {
     // ~32 KB events: enough to fill the loopback socket buffers of a client that stops reading.
     const EVENTS: u64 = 600;
     let app = spawn_app_with(TestDb::create(b).await, |c| {
-        c.socket_buffer = 64;
-        c.ping_interval_ms = 1000;
-        c.ping_timeout_ms = 1000;
+        c.realtime.socket_buffer = 64;
+        c.realtime.ping_interval_ms = 1000;
+        c.realtime.ping_timeout_ms = 1000;
     })
     .await;
     let w = Writer::connect(&app.db, 2).await;
@@ -265,7 +265,7 @@ async fn slow_client_is_cut_off_others_keep_up(b: Backend) {
     }
     writer.await.expect("writer");
     wait_for("the stalled client to be cut off", LONG, || async {
-        (app.hub.slow_disconnects() >= 1).then_some(())
+        (app.fanout.slow_disconnects() >= 1).then_some(())
     })
     .await;
     // It left every room at once: it gets no more work and its buffer stays bounded.
@@ -284,8 +284,8 @@ async fn slow_client_is_cut_off_others_keep_up(b: Backend) {
 
 async fn bad_requests_get_error_acks(b: Backend) {
     let app = spawn_app_with(TestDb::create(b).await, |c| {
-        c.max_symbols = 3;
-        c.max_subscriptions = 2;
+        c.realtime.max_symbols = 3;
+        c.realtime.max_subscriptions = 2;
     })
     .await;
     let c = Sio::connect(&app.base).await;
@@ -447,7 +447,7 @@ async fn database_outage_mid_stream(b: Backend) {
     let proxy = Proxy::start(db.server.clone().expect("server")).await;
     let mut via = db.clone();
     via.url = db.url_via(&proxy.addr);
-    let mut app = spawn_app_with(via, |c| c.db_acquire_timeout_ms = 1000).await;
+    let mut app = spawn_app_with(via, |c| c.database.db_acquire_timeout_ms = 1000).await;
     let w = Writer::connect(&db, 2).await;
     let v = unique("out");
     let mut c = Sio::connect(&app.base).await;

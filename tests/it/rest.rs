@@ -33,7 +33,7 @@ fn is_rfc3339_micros(v: &Value) -> bool {
 
 async fn first_paint_endpoints(b: Backend) {
     let db = TestDb::create(b).await;
-    let app = spawn_app_with(db, |c| c.bars_timezone = "Asia/Shanghai".into()).await;
+    let app = spawn_app_with(db, |c| c.database.bars_timezone = "Asia/Shanghai".into()).await;
     let w = Writer::connect(&app.db, 2).await;
     let v = unique("fp");
 
@@ -398,7 +398,7 @@ async fn database_unreachable_is_503(b: Backend) {
     let proxy = Proxy::start(db.server.clone().expect("server")).await;
     let mut via = db.clone();
     via.url = db.url_via(&proxy.addr);
-    let app = spawn_app_with(via, |c| c.db_acquire_timeout_ms = 1000).await;
+    let app = spawn_app_with(via, |c| c.database.db_acquire_timeout_ms = 1000).await;
     let (s, _) = app.get("/readyz").await;
     assert_eq!(s, StatusCode::OK);
     proxy.down();

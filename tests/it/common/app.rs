@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use signalgate::{
     Application, BuildOptions,
-    config::Config,
-    realtime::hub::Hub,
+    config::{Config, DatabaseUrl},
+    realtime::{fanout::Fanout, hub::Hub},
     store::{self, PoolOptions, Store},
 };
 use socketioxide::SocketIo;
@@ -22,6 +22,7 @@ pub struct TestApp {
     /// Direct access to the test database (writes like a strategy; bypasses any proxy).
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
+    pub fanout: Arc<Fanout>,
     pub io: SocketIo,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -40,15 +41,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(db, |_| {}).await
 }
 
-/// A gateway on `db`; `tweak` adjusts the configuration (the database URL is preset).
-pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+/// The test configuration for `db`: port 0, short heartbeats.
+pub fn test_config(db: &TestDb) -> Config {
     init_tracing();
     let mut config = Config::default_for_tests();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.database_url = Some(db.url.clone());
+    config.http.listen = "127.0.0.1:0".parse().expect("addr");
+    config.database.database_url = Some(DatabaseUrl::new(db.url.clone()));
     // Short heartbeats so dead peers are noticed within the test's deadlines.
-    config.ping_interval_ms = 2000;
-    config.ping_timeout_ms = 2000;
+    config.realtime.ping_interval_ms = 2000;
+    config.realtime.ping_timeout_ms = 2000;
+    config
+}
+
+/// A gateway on `db`; `tweak` adjusts the configuration (the database URL is preset).
+pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db);
     tweak(&mut config);
     let app = Application::build(
         config,
@@ -61,6 +68,7 @@ pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Test
     .expect("gateway builds");
     let addr = app.local_addr().expect("addr");
     let hub = app.hub();
+    let fanout = app.fanout();
     let io = app.io();
     let store = store::connect(
         &db.url,
@@ -79,16 +87,25 @@ pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Test
             })
             .await;
     });
-    TestApp {
+    let app = TestApp {
         base: format!("http://{addr}"),
         db,
         store,
         hub,
+        fanout,
         io,
         http: reqwest::Client::new(),
         stop: Some(tx),
         task: Some(task),
-    }
+    };
+    // Ready = the database answers, the live state is loaded and the poller has polled.
+    super::wait_for(
+        "the gateway to be ready",
+        Duration::from_secs(20),
+        || async { (app.get("/readyz").await.0 == StatusCode::OK).then_some(()) },
+    )
+    .await;
+    app
 }
 
 impl TestApp {

@@ -9,6 +9,10 @@ use clap::{
 };
 use serde::{Deserialize, Serialize};
 
+mod secret;
+
+pub use secret::{DatabaseUrl, redact_url};
+
 /// The embedded default database, used when no `--database-url` is given.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/signalgate.db";
 
@@ -92,15 +96,46 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every tunable of the gateway.
+/// Every tunable of the gateway, grouped by concern. Flags, `SIGNALGATE_*` variables and TOML
+/// keys are flat (`--poll-interval-ms`, `poll_interval_ms = 100`): the sections only group the
+/// code.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// TOML file with any of these settings (keys as the long flags, with underscores).
     #[arg(long, env = "SIGNALGATE_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
+    /// Listening and REST.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub http: HttpConfig,
+
+    /// The database and the poller.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Socket.IO, live state and per-socket limits.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub realtime: RealtimeConfig,
+
+    /// Log format; the level comes from RUST_LOG (default
+    /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).
+    #[arg(
+        long,
+        env = "SIGNALGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Listening and REST settings.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct HttpConfig {
     /// Address to listen on (port 0 picks a free port).
     #[arg(
         long,
@@ -110,10 +145,25 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
+    /// Origins allowed by CORS on REST and Socket.IO (comma-separated, or repeat the flag);
+    /// `*` allows any origin.
+    #[arg(
+        long,
+        env = "SIGNALGATE_CORS_ORIGIN",
+        value_delimiter = ',',
+        default_value = "*",
+        global = true
+    )]
+    pub cors_origin: Vec<String>,
+}
+
+/// Database and poller settings.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct DatabaseConfig {
     /// mysql://, postgres:// or sqlite:// URL. Without it an embedded SQLite file
     /// (data/signalgate.db) is created and used.
     #[arg(long, env = "SIGNALGATE_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 
     /// Maximum database connections in the pool.
     #[arg(
@@ -159,7 +209,11 @@ pub struct Config {
         global = true
     )]
     pub poll_batch: u32,
+}
 
+/// Socket.IO, live state and per-socket limits.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct RealtimeConfig {
     /// Recent events kept in memory per variant, so most resumes need no database query.
     #[arg(
         long,
@@ -232,16 +286,6 @@ pub struct Config {
         global = true
     )]
     pub ping_timeout_ms: u64,
-
-    /// Log format; the level comes from RUST_LOG (default info).
-    #[arg(
-        long,
-        env = "SIGNALGATE_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
-    pub log_format: LogFormat,
 }
 
 /// Why the configuration could not be loaded.
@@ -268,16 +312,12 @@ pub enum ConfigError {
     Value(String),
 }
 
-impl Config {
-    /// Defaults only (what tests start from).
-    pub fn default_for_tests() -> Self {
-        let cli = Cli::parse_from(["signalgate"]);
-        cli.config
-    }
-
+impl DatabaseConfig {
     /// The database URL in effect.
-    pub fn database_url(&self) -> &str {
-        self.database_url.as_deref().unwrap_or(DEFAULT_SQLITE_URL)
+    pub fn url(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::new(DEFAULT_SQLITE_URL))
     }
 
     /// Pool acquire timeout.
@@ -295,16 +335,33 @@ impl Config {
         })
     }
 
+    /// The poller's settings.
+    pub fn poller(&self) -> crate::poller::PollerConfig {
+        crate::poller::PollerConfig {
+            interval: Duration::from_millis(self.poll_interval_ms),
+            batch: self.poll_batch,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults only (what tests start from).
+    pub fn default_for_tests() -> Self {
+        let cli = Cli::parse_from(["signalgate"]);
+        cli.config
+    }
+
     /// Checks values that clap cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.bars_tz()?;
+        let (db, rt) = (&self.database, &self.realtime);
+        db.bars_tz()?;
         let positive = [
-            ("--poll-interval-ms", self.poll_interval_ms),
-            ("--poll-batch", u64::from(self.poll_batch)),
-            ("--ring-capacity", self.ring_capacity as u64),
-            ("--resume-cap", u64::from(self.resume_cap)),
-            ("--socket-buffer", self.socket_buffer as u64),
-            ("--db-max-connections", u64::from(self.db_max_connections)),
+            ("--poll-interval-ms", db.poll_interval_ms),
+            ("--poll-batch", u64::from(db.poll_batch)),
+            ("--ring-capacity", rt.ring_capacity as u64),
+            ("--resume-cap", u64::from(rt.resume_cap)),
+            ("--socket-buffer", rt.socket_buffer as u64),
+            ("--db-max-connections", u64::from(db.db_max_connections)),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -349,25 +406,44 @@ fn overlay_file(
         path: path.clone(),
         source,
     })?;
-    let file: BTreeMap<String, toml::Value> =
-        toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    // toml's Display quotes the offending line, which may hold a password: report the line
+    // number and the message only.
+    let file: BTreeMap<String, toml::Value> = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |span| {
+            text[..span.start.min(text.len())].lines().count().max(1)
+        });
+        invalid(format!(
+            "TOML syntax error at line {line}: {}",
+            e.message().trim()
+        ))
+    })?;
     let mut merged = serde_json::to_value(&config).map_err(|e| invalid(e.to_string()))?;
     let Some(obj) = merged.as_object_mut() else {
         return Err(invalid("internal: config is not an object".into()));
     };
     for (key, value) in file {
-        // Unknown keys are passed through so deserialisation names them in its error.
-        let explicit = obj.contains_key(&key)
-            && matches!(
-                matches.value_source(&key),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            );
+        // `#[serde(flatten)]` sections cannot deny unknown fields, so check keys here.
+        if !obj.contains_key(&key) {
+            let mut known: Vec<&str> = obj.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            return Err(invalid(format!(
+                "unknown key '{key}'; valid keys are {}",
+                known.join(", ")
+            )));
+        }
+        let explicit = matches!(
+            matches.value_source(&key),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
         if !explicit {
             let json = serde_json::to_value(value).map_err(|e| invalid(e.to_string()))?;
             obj.insert(key, json);
         }
     }
-    let mut out: Config = serde_json::from_value(merged).map_err(|e| invalid(e.to_string()))?;
+    let mut out: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let key = e.path().to_string();
+        invalid(format!("key '{key}': {}", e.into_inner()))
+    })?;
     out.config = Some(path.clone());
     Ok(out)
 }
@@ -388,8 +464,8 @@ mod tests {
         .unwrap();
         let p = path.to_str().unwrap();
         let cli = load_from(["signalgate", "--config", p, "--listen", "127.0.0.1:5000"]).unwrap();
-        assert_eq!(cli.config.poll_interval_ms, 250);
-        assert_eq!(cli.config.listen.port(), 5000);
+        assert_eq!(cli.config.database.poll_interval_ms, 250);
+        assert_eq!(cli.config.http.listen.port(), 5000);
 
         std::fs::write(&path, "no_such_key = 1\n").unwrap();
         let err = load_from(["signalgate", "--config", p])

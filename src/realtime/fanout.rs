@@ -1,0 +1,92 @@
+//! Fan-out into Socket.IO rooms, and the slow-client cut-off.
+//!
+//! Messages are queued socket by socket (the JSON text is serialised once and only copied into
+//! each frame), so a full send buffer is attributed to the right client: that client alone is
+//! cut off. socketioxide's room broadcast reports full buffers without saying which socket.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use serde_json::value::RawValue;
+use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
+
+use super::hub::Subscriptions;
+use crate::lifecycle::Supervisor;
+
+/// How often a cut-off client's disconnect packet is retried, and how many times (one minute).
+const DISCONNECT_RETRY: Duration = Duration::from_millis(200);
+const DISCONNECT_ATTEMPTS: u32 = 300;
+
+/// Queues messages on the sockets of rooms and cuts off clients that fall behind.
+#[derive(Debug)]
+pub struct Fanout {
+    io: SocketIo,
+    tasks: Supervisor,
+    slow_disconnects: AtomicU64,
+}
+
+impl Fanout {
+    /// Fan-out through `io`; cut-off retries run under `tasks`.
+    pub fn new(io: SocketIo, tasks: Supervisor) -> Self {
+        Self {
+            io,
+            tasks,
+            slow_disconnects: AtomicU64::new(0),
+        }
+    }
+
+    /// How many clients were cut off for falling behind (since start).
+    pub fn slow_disconnects(&self) -> u64 {
+        self.slow_disconnects.load(Ordering::Relaxed)
+    }
+
+    /// Queues `json` as `event` on every socket in `rooms` (each socket once); returns the
+    /// sockets whose buffer is full (they missed this message and must be cut off).
+    pub fn emit(&self, rooms: Vec<String>, event: &str, json: &RawValue) -> Vec<SocketRef> {
+        let mut slow = Vec::new();
+        // `io.to` panics once the namespace is gone (after `io.close()` at shutdown).
+        let Some(ns) = self.io.of("/") else {
+            return slow;
+        };
+        for socket in ns.to(rooms).sockets() {
+            if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
+                socket.emit(event, json)
+            {
+                slow.push(socket);
+            }
+        }
+        slow
+    }
+
+    /// Disconnects clients that fell too far behind. They leave every room at once (so they
+    /// miss nothing silently: they get nothing more), and the disconnect packet is retried
+    /// until their buffer has room or the heartbeat declares them dead.
+    pub fn cut_off(&self, slow: Vec<SocketRef>) {
+        for socket in slow {
+            self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(sid = %socket.id, reason = "slow_consumer", "send buffer full; disconnecting client (it can resume with since_seq)");
+            socket.leave_all();
+            if let Some(subs) = socket.extensions.get::<Subscriptions>() {
+                subs.clear();
+            }
+            self.tasks
+                .spawn("slow-client-disconnect", |token| async move {
+                    // Poll for buffer room: a full socket.io channel rejects the disconnect packet.
+                    // A peer that never reads again is closed by the Engine.IO heartbeat instead
+                    // (its ping cannot be queued), so stop trying after a while.
+                    let mut tick = tokio::time::interval(DISCONNECT_RETRY);
+                    for _ in 0..DISCONNECT_ATTEMPTS {
+                        if !socket.connected() || socket.clone().disconnect().is_ok() {
+                            break;
+                        }
+                        tokio::select! {
+                            _ = tick.tick() => {}
+                            _ = token.cancelled() => break,
+                        }
+                    }
+                });
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Answering `subscribe`: the ack (snapshots, replayed events, position) and the room joins,
+//! atomic with respect to live events of the variant (see the ordering note in [`super::hub`]).
+//!
+//! A replay comes from the variant's ring when it reaches back far enough, otherwise from the
+//! database first and the ring after it. The database read happens outside the variant lock, so
+//! the ring may move on meanwhile; the loop then reads again (at most [`ATTEMPTS`] times).
+
+use std::{collections::HashSet, sync::Arc};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use socketioxide::extract::{AckSender, SocketRef};
+
+use super::{
+    hub::{Hub, Subscriptions, lock},
+    protocol::{ProtoError, SubscribeRequest, symbol_room, variant_room},
+};
+use crate::{bus::PublishedEvent, store::EventQuery};
+
+/// Attempts before a subscribe gives up because the ring keeps moving past its database read.
+const ATTEMPTS: usize = 4;
+
+#[derive(Serialize)]
+struct SubscribeAck<'a> {
+    ok: bool,
+    variant: &'a str,
+    snapshots: Vec<&'a RawValue>,
+    events: Vec<&'a RawValue>,
+    seq: i64,
+    truncated: bool,
+}
+
+impl Hub {
+    /// Answers a subscribe: sends the ack and joins the rooms. On failure returns the error
+    /// without acking (the caller acks it).
+    pub async fn subscribe(
+        &self,
+        socket: &SocketRef,
+        subs: &Subscriptions,
+        req: SubscribeRequest,
+        ack: AckSender,
+    ) -> Result<(), (ProtoError, AckSender)> {
+        if !self.is_loaded() {
+            return Err((
+                ProtoError::new(
+                    "unavailable",
+                    "the gateway is still connecting to its database; retry shortly",
+                ),
+                ack,
+            ));
+        }
+        let variant = req.variant.as_str();
+        let limit = self.limits().max_subscriptions;
+        {
+            let subs = subs.lock();
+            if !subs.contains_key(variant) && subs.len() >= limit {
+                let msg = format!(
+                    "this socket already follows {} variants; the limit is {limit}",
+                    subs.len()
+                );
+                return Err((ProtoError::new("too_many_subscriptions", msg), ack));
+            }
+        }
+        let cap = self.limits().resume_cap as usize;
+        let symbols: HashSet<&str> = req.vt_symbols.iter().map(|s| s.as_str()).collect();
+        let wanted =
+            |p: &PublishedEvent| symbols.is_empty() || symbols.contains(p.vt_symbol.as_str());
+        let st_arc = self.variant(variant);
+        let mut collected: Vec<Arc<PublishedEvent>> = Vec::new();
+        // Position up to which `collected` holds every wanted event.
+        let mut cursor = req.since_seq;
+        let mut db_full = false;
+
+        for _ in 0..ATTEMPTS {
+            if let Some(c) = cursor {
+                let (head0, floor0) = {
+                    let st = lock(&st_arc);
+                    (st.history.head(), st.history.floor())
+                };
+                if c < floor0 && !db_full {
+                    let want = cap + 1 - collected.len().min(cap);
+                    let mut q = EventQuery::after(variant, c, want as u32);
+                    q.vt_symbols = req.vt_symbols.clone();
+                    let rows = match self.store.events(&q).await {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "subscribe replay read failed");
+                            let msg = "cannot read events from the database; retry shortly";
+                            return Err((ProtoError::new("unavailable", msg), ack));
+                        }
+                    };
+                    db_full = rows.len() >= want;
+                    for e in &rows {
+                        match PublishedEvent::new(e) {
+                            Ok(p) => collected.push(p),
+                            Err(err) => tracing::error!(error = %err, "cannot serialise event"),
+                        }
+                    }
+                    // A short read saw every committed event up to at least head0.
+                    let last = collected.last().map_or(c, |p| p.seq);
+                    cursor = Some(if db_full {
+                        last
+                    } else {
+                        last.max(head0).max(c)
+                    });
+                }
+            }
+
+            let mut st = lock(&st_arc);
+            let head = st.history.head();
+            collected.retain(|p| p.seq <= head);
+            let mut truncated = false;
+            if db_full || collected.len() > cap {
+                truncated = true;
+                collected.truncate(cap);
+            } else if let Some(c) = cursor {
+                let last = collected.last().map_or(c, |p| p.seq).max(c);
+                let Some(tail) = st.history.since(last) else {
+                    drop(st);
+                    continue; // the ring moved past what we read; read more
+                };
+                collected.extend(tail.filter(|p| wanted(p)).cloned());
+                if collected.len() > cap {
+                    collected.truncate(cap);
+                    truncated = true;
+                }
+            }
+            let snapshots = self.snapshots(variant, req.instance_id.as_ref().map(|i| i.as_str()));
+            let payload = SubscribeAck {
+                ok: true,
+                variant,
+                snapshots: snapshots.iter().map(|s| &*s.json).collect(),
+                events: collected.iter().map(|p| &*p.json).collect(),
+                seq: head,
+                truncated,
+            };
+            if let Err(err) = ack.send(&payload) {
+                tracing::warn!(sid = %socket.id, error = %err, "cannot send subscribe ack");
+                return Ok(());
+            }
+            let rooms: Vec<String> = if req.vt_symbols.is_empty() {
+                vec![variant_room(variant)]
+            } else {
+                req.vt_symbols
+                    .iter()
+                    .map(|s| symbol_room(variant, s.as_str()))
+                    .collect()
+            };
+            // Still under the variant lock: no live event can slip between ack and join.
+            let mut subs = subs.lock();
+            if let Some(old) = subs.remove(variant) {
+                socket.leave(old);
+            }
+            if !req.vt_symbols.is_empty() {
+                st.symbol_rooms.extend(rooms.iter().cloned());
+            }
+            socket.join(rooms.clone());
+            subs.insert(variant.to_owned(), rooms);
+            return Ok(());
+        }
+        let msg = "events arrive faster than the replay can catch up; retry with since_seq";
+        Err((ProtoError::new("busy", msg), ack))
+    }
+
+    /// Leaves a variant's rooms.
+    pub fn unsubscribe(&self, socket: &SocketRef, subs: &Subscriptions, variant: &str) {
+        let st_arc = self.variant(variant);
+        let _st = lock(&st_arc);
+        if let Some(rooms) = subs.lock().remove(variant) {
+            socket.leave(rooms);
+        }
+    }
+}
