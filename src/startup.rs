@@ -1,7 +1,7 @@
 //! Wiring: [`Application::build`] connects the store, applies migrations, loads the hub, starts
-//! the supervised background tasks (bus consumer, poller, demo writer) and binds the listener;
-//! [`Application::run_until_stopped`] serves until a shutdown future resolves, then cancels
-//! every task and waits for it, and closes the pool. Tests bind port 0 and read
+//! the supervised background tasks (bus consumer, poller, live bars, demo writer) and binds the
+//! listener; [`Application::run_until_stopped`] serves until a shutdown future resolves, then
+//! cancels every task and waits for it, and closes the pool. Tests bind port 0 and read
 //! [`Application::local_addr`].
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -20,7 +20,9 @@ use crate::{
     lifecycle::Supervisor,
     poller::{Poller, PollerStatus},
     realtime::{
-        self, consumer,
+        self,
+        bars::LiveBars,
+        consumer,
         fanout::Fanout,
         hub::{Hub, HubLimits},
     },
@@ -90,9 +92,12 @@ impl Application {
                 max_symbols: rt.max_symbols,
             },
         ));
-        let (io_layer, io) = realtime::build_io(rt, hub.clone());
+        let live_bars = Arc::new(LiveBars::new(store.clone(), bars_tz));
+        let (io_layer, io) = realtime::build_io(rt, hub.clone(), live_bars.clone());
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
+        let (f, every) = (fanout.clone(), config.database.bars_poll_interval());
+        tasks.spawn("live-bars", move |token| live_bars.run(f, every, token));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let rx = bus.subscribe();

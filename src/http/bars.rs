@@ -2,13 +2,11 @@
 //! optionally merged into at most `max_points` buckets.
 
 use axum::{Json, Router, extract::State, routing::get};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::{ApiError, params::Params};
 use crate::{
-    domain::{Bar, Interval, VtSymbol, bucket_bars},
+    domain::{Bar, Interval, VtSymbol, bucket_bars, utc_to_local},
     http::AppState,
     store::BarQuery,
 };
@@ -22,17 +20,6 @@ const MAX_POINTS: u32 = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/bars", get(list))
-}
-
-fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
-}
-
-fn to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
-    // A local time skipped by a DST change has no UTC instant; read it as if it were UTC offset.
-    tz.from_local_datetime(&t)
-        .earliest()
-        .map_or_else(|| t.and_utc(), |l| l.with_timezone(&Utc))
 }
 
 async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
@@ -50,25 +37,16 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
     let query = BarQuery {
         vt_symbol: vt_symbol.clone(),
         interval,
-        start: start.map(|t| to_local(tz, t)),
-        end: end.map(|t| to_local(tz, t)),
+        start: start.map(|t| utc_to_local(tz, t)),
+        end: end.map(|t| utc_to_local(tz, t)),
         limit,
     };
     let bars: Vec<Bar> = state
         .store
         .bars(&query)
         .await?
-        .into_iter()
-        .map(|b| Bar {
-            datetime: to_utc(tz, b.datetime),
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            turnover: b.turnover,
-            open_interest: b.open_interest,
-        })
+        .iter()
+        .map(|b| b.to_utc(tz))
         .collect();
     let bars = match max_points {
         Some(n) => bucket_bars(bars, n as usize),
@@ -79,19 +57,4 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
         "interval": interval,
         "bars": bars,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shanghai_round_trip() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap();
-        let local =
-            NaiveDateTime::parse_from_str("2024-05-01 09:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
-        let utc = to_utc(tz, local);
-        assert_eq!(crate::domain::fmt_time(&utc), "2024-05-01T01:30:00.000000Z");
-        assert_eq!(to_local(tz, utc), local);
-    }
 }

@@ -5,8 +5,10 @@
 //! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
 //! - [`fanout`]: emitting into rooms and cutting off slow clients;
 //! - [`consumer`]: applies bus messages to the hub;
+//! - [`bars`]: live bars (`subscribe_bars`, `bar_update`) and their poller;
 //! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
 
+pub mod bars;
 pub mod consumer;
 pub mod fanout;
 pub mod handlers;
@@ -22,15 +24,20 @@ use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
 use crate::config::RealtimeConfig;
 
-/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub as
-/// state, and the `/` namespace handlers.
-pub fn build_io(config: &RealtimeConfig, hub: Arc<hub::Hub>) -> (SocketIoLayer, SocketIo) {
+/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
+/// the live bars as state, and the `/` namespace handlers.
+pub fn build_io(
+    config: &RealtimeConfig,
+    hub: Arc<hub::Hub>,
+    bars: Arc<bars::LiveBars>,
+) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .ws_read_buffer_size(config.ws_read_buffer)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .with_state(hub)
+        .with_state(bars)
         .build_layer();
     io.ns("/", handlers::on_connect.with(handlers::register));
     (layer, io)

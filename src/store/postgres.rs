@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::{
-    BarQuery, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store, StoreError,
-    StoredBar,
+    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store,
+    StoreError, StoredBar,
     query::{self, POSTGRES, Param, TimeCodec},
 };
 use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol};
@@ -188,6 +188,29 @@ impl Store for PgStore {
         if q.start.is_none() {
             bars.reverse();
         }
+        Ok(bars)
+    }
+
+    async fn latest_bars(
+        &self,
+        series: &[BarSeries],
+    ) -> Result<Vec<(usize, StoredBar)>, StoreError> {
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = query::latest_bars_sql(POSTGRES, series);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql.text)), sql.params)
+            .fetch_all(&self.pool)
+            .await?;
+        let bars = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    query::series_index(r)?,
+                    query::bar_from_row(r, r.try_get("bar_time")?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok(bars)
     }
 

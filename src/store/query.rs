@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{BarQuery, EventQuery, StoredBar};
+use super::{BarQuery, BarSeries, EventQuery, StoredBar};
 use crate::domain::{Event, Snapshot, parse_payload};
 
 /// How a backend spells things.
@@ -153,6 +153,31 @@ pub(crate) fn bars_sql(d: Dialect, q: &BarQuery) -> Sql {
     sql
 }
 
+/// The latest bar of every series in one statement: a `UNION ALL` of one
+/// `ORDER BY datetime DESC LIMIT 1` read per series, each answered from the unique index
+/// `(symbol, exchange, interval, datetime)` by one backward probe. `series_index` says which
+/// series a row belongs to (an integer literal, never user input).
+pub(crate) fn latest_bars_sql(d: Dialect, series: &[BarSeries]) -> Sql {
+    let qt = |name: &str| format!("{0}{name}{0}", d.quote);
+    let mut sql = Sql::default();
+    let mut parts = Vec::with_capacity(series.len());
+    for (i, s) in series.iter().enumerate() {
+        let symbol = sql.bind(d, Param::Str(s.vt_symbol.symbol().to_owned()));
+        let exchange = sql.bind(d, Param::Str(s.vt_symbol.exchange().to_owned()));
+        let interval = sql.bind(d, Param::Str(s.interval.as_str().to_owned()));
+        parts.push(format!(
+            "SELECT * FROM (SELECT '{i}' AS series_index, {dt} AS bar_time, open_price, high_price, \
+             low_price, close_price, volume, turnover, open_interest FROM dbbardata \
+             WHERE symbol = {symbol} AND exchange = {exchange} AND {iv} = {interval} \
+             ORDER BY {dt} DESC LIMIT 1) b{i}",
+            dt = qt("datetime"),
+            iv = qt("interval"),
+        ));
+    }
+    sql.text = parts.join(" UNION ALL ");
+    sql
+}
+
 /// Decodes time columns; each backend stores them differently.
 pub(crate) trait TimeCodec<R: Row> {
     fn time(row: &R, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
@@ -228,6 +253,20 @@ where
     })
 }
 
+/// The `series_index` column of a [`latest_bars_sql`] row.
+pub(crate) fn series_index<R>(row: &R) -> Result<usize, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let raw: String = row.try_get("series_index")?;
+    raw.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: "series_index".to_owned(),
+        source: Box::new(e),
+    })
+}
+
 pub(crate) const POLL_SEQS: &str = "SELECT variant, v FROM monitor_signal_seq";
 pub(crate) const POLL_VERSIONS: &str =
     "SELECT variant, instance_id, version FROM monitor_signal_snapshot";
@@ -261,5 +300,38 @@ mod tests {
         assert_eq!(sql.params.len(), 6);
         let sql = events_sql(MYSQL, &q);
         assert!(sql.text.contains("vt_symbol IN (?, ?)"));
+    }
+
+    #[test]
+    fn latest_bars_sql_is_one_statement_with_one_read_per_series() {
+        let series = [
+            BarSeries {
+                vt_symbol: VtSymbol::parse("rb2405.SHFE").unwrap(),
+                interval: crate::domain::Interval::Minute,
+            },
+            BarSeries {
+                vt_symbol: VtSymbol::parse("IF2406.CFFEX").unwrap(),
+                interval: crate::domain::Interval::Hour,
+            },
+        ];
+        let sql = latest_bars_sql(POSTGRES, &series);
+        assert_eq!(sql.text.matches(" UNION ALL ").count(), 1);
+        assert!(
+            sql.text.contains("SELECT '1' AS series_index"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text
+                .contains("symbol = $4 AND exchange = $5 AND \"interval\" = $6"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(sql.params.len(), 6);
+        assert!(
+            latest_bars_sql(MYSQL, &series)
+                .text
+                .contains("`interval` = ?")
+        );
     }
 }
