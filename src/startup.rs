@@ -48,6 +48,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     fanout: Arc<Fanout>,
+    live_bars: Arc<LiveBars>,
     tasks: Supervisor,
 }
 
@@ -96,8 +97,12 @@ impl Application {
         let (io_layer, io) = realtime::build_io(rt, hub.clone(), live_bars.clone());
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
-        let (f, every) = (fanout.clone(), config.database.bars_poll_interval());
-        tasks.spawn("live-bars", move |token| live_bars.run(f, every, token));
+        let (lb, f, every) = (
+            live_bars.clone(),
+            fanout.clone(),
+            config.database.bars_poll_interval(),
+        );
+        tasks.spawn("live-bars", move |token| lb.run(f, every, token));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let rx = bus.subscribe();
@@ -156,6 +161,7 @@ impl Application {
             store,
             hub,
             fanout,
+            live_bars,
             tasks,
         })
     }
@@ -178,6 +184,11 @@ impl Application {
     /// The fan-out (slow-client counters).
     pub fn fanout(&self) -> Arc<Fanout> {
         self.fanout.clone()
+    }
+
+    /// The live-bar registry (which series are followed).
+    pub fn live_bars(&self) -> Arc<LiveBars> {
+        self.live_bars.clone()
     }
 
     /// The Socket.IO handle (connected sockets, rooms).

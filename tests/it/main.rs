@@ -1,6 +1,7 @@
 //! Integration tests: the same test bodies against real MariaDB, PostgreSQL and SQLite, through
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
+mod bars;
 mod common;
 mod lifecycle;
 mod realtime;

@@ -110,6 +110,7 @@ async fn many_writers_many_clients_exactly_once(b: Backend) {
                 match c.next(left).await {
                     Some(Msg::Event(e)) => events.push(e),
                     Some(Msg::Snapshot(s)) => got_snapshot |= s["payload"]["final"] == true,
+                    Some(Msg::Bar(b)) => panic!("client {i}: unexpected bar_update {b}"),
                     Some(Msg::Closed) | None => panic!(
                         "client {i}: stream ended with {} events, snapshot {got_snapshot}",
                         events.len()

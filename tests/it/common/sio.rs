@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Msg {
     Event(Value),
     Snapshot(Value),
+    Bar(Value),
     Closed,
 }
 
@@ -57,7 +58,7 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
         let builder = ClientBuilder::new(base)
             .namespace("/")
@@ -91,6 +92,13 @@ impl Sio {
                 let tx = t2.clone();
                 async move {
                     let _ = tx.send(Msg::Snapshot(first(p)));
+                }
+                .boxed()
+            })
+            .on("bar_update", move |p, _| {
+                let tx = t4.clone();
+                async move {
+                    let _ = tx.send(Msg::Bar(first(p)));
                 }
                 .boxed()
             })
