@@ -29,6 +29,7 @@ const ASSETS: &[(&str, &str, &[u8])] = assets![
     "signalgate-client.js" => JS,
     "js/app.js" => JS,
     "js/api.js" => JS,
+    "js/bars.js" => JS,
     "js/chart.js" => JS,
     "js/connection.js" => JS,
     "js/feed.js" => JS,

@@ -168,3 +168,13 @@ export function writeOlderBars(db, symbol, exchange, count) {
     FROM n, (SELECT MIN("datetime") AS first FROM dbbardata WHERE symbol = ${quote(symbol)}
       AND exchange = ${quote(exchange)} AND "interval" = '1m') f`);
 }
+
+/** Upserts one 1-minute bar; `at` is written as the naive time VnPy would store (UTC here). */
+export function writeBar(db, { symbol, exchange, at, close }) {
+  const dt = `${at.toISOString().replace("T", " ").slice(0, 19)}.000000`;
+  sql(db, `INSERT INTO dbbardata (symbol, exchange, "datetime", "interval", volume, turnover, open_interest,
+      open_price, high_price, low_price, close_price)
+    VALUES (${quote(symbol)}, ${quote(exchange)}, ${quote(dt)}, '1m', 10, 100, 1000, ${close - 1}, ${close + 2}, ${close - 2}, ${close})
+    ON CONFLICT (symbol, exchange, "interval", "datetime") DO UPDATE SET close_price = excluded.close_price,
+      high_price = excluded.high_price, low_price = excluded.low_price, open_price = excluded.open_price`);
+}

@@ -1,12 +1,13 @@
 /**
  * app.js: the dashboard's entry point. It keeps the selection (variant, instrument, interval,
  * span) in the URL, subscribes to every variant through the realtime helper (snapshots feed the
- * sidebar; events of the selected variant feed the table, the feed and the chart), and wires
- * the views together. Plain ES modules, no build step; dependencies are vendored in ../vendor.
+ * sidebar; events of the selected variant feed the table, the feed and the chart), follows the
+ * chart's bar series (bars.js), and wires the views together. Plain ES modules, no build step; dependencies are vendored in ../vendor.
  */
 import { io } from "../vendor/socket.io.esm.min.js";
 import { SignalgateClient } from "../signalgate-client.js";
 import * as api from "./api.js";
+import { BarFeed } from "./bars.js";
 import { CandleChart } from "./chart.js";
 import { ConnectionStatus } from "./connection.js";
 import { Feed } from "./feed.js";
@@ -39,9 +40,10 @@ const sidebar = new Sidebar($("variants"), (v) => select({ variant: v, instrumen
 const view = new InstrumentsView($("instances"), $("instruments"), (s) => select({ instrument: s }));
 const feed = new Feed($("feed"), $("feed-type"), $("feed-symbol"), pickEvent);
 const chart = new CandleChart($("chart"), $("chart-note"));
+const barFeed = new BarFeed(client.socket, (bar) => chart.applyBar(bar));
 
 /** For tests and debugging from the console. */
-window.signalgate = { client, chart, state, conn };
+window.signalgate = { client, chart, state, conn, barFeed };
 
 function readUrl() {
   const q = new URLSearchParams(location.search);
@@ -120,7 +122,8 @@ function onSnapshot(name, snap) {
   sidebar.update(v, state.variant);
   if (name !== state.variant) return;
   renderVariant();
-  chart.refreshTail(); // until the gateway pushes bars, a new snapshot means a new bar
+  // A gateway without live bars: a new snapshot usually means a new bar.
+  if (barFeed.supported === false) chart.refreshTail();
 }
 
 function onEvent(name, ev) {
@@ -191,6 +194,8 @@ async function select(change, push = false) {
   if (chartChanged || !chart.key) {
     $("instrument").value = state.instrument;
     await chart.load({ variant: state.variant, vtSymbol: state.instrument, interval: state.interval, span: state.span });
+    // After the REST read: the ack's latest bar then covers anything written meanwhile.
+    if (chart.key?.vtSymbol === state.instrument) barFeed.follow(state.instrument, state.interval);
   }
 }
 

@@ -5,7 +5,8 @@
  * `/api/events?time_field=bar_dt` (UTC), so a marker's time is its event's `bar_dt` in seconds
  * and sits exactly on the candle of that time; with buckets (`max_points`) or a coarser
  * interval it goes on the candle whose time range holds it. Scrolling back loads older bars
- * page by page; a wider span asks the gateway for at most BUCKETS candles (`max_points`).
+ * page by page; a wider span asks the gateway for at most BUCKETS candles (`max_points`). The
+ * last candle moves with the bars the gateway pushes (`applyBar`, see bars.js).
  */
 import {
   createChart, CandlestickSeries, createSeriesMarkers, CrosshairMode,
@@ -102,6 +103,7 @@ export class CandleChart {
     this.gen = 0; // bumped by each load; answers of older loads are dropped
     this.olderDone = true; // no older bars to load (or a span is shown)
     this.loadingOlder = false;
+    this.loading = false; // a load is reading bars
     this.tail = null; // running tail refresh (a promise)
     this.tailAgain = false;
     this.chart.timeScale().subscribeVisibleLogicalRangeChange((r) => this._onRange(r));
@@ -120,6 +122,7 @@ export class CandleChart {
     this.candles = [];
     this.series.setData([]);
     this.markers.setMarkers([]);
+    this.loading = true; // pushed bars wait for the REST read
     const span = SPAN_SECONDS[key.span];
     this._say(`Loading ${key.vtSymbol}…`);
     const params = { vt_symbol: key.vtSymbol, interval: key.interval, limit: PAGE };
@@ -128,10 +131,14 @@ export class CandleChart {
     try {
       bars = await api.bars(params);
     } catch (err) {
-      if (gen === this.gen) this._say(`Bars could not be loaded: ${err.message}`);
+      if (gen === this.gen) {
+        this.loading = false;
+        this._say(`Bars could not be loaded: ${err.message}`);
+      }
       return;
     }
     if (gen !== this.gen) return;
+    this.loading = false;
     this.candles = bars.map(toCandle).filter((c) => c.time != null);
     this.olderDone = Boolean(span) || this.candles.length < PAGE;
     this.series.setData(this.candles);
@@ -156,11 +163,20 @@ export class CandleChart {
     this._describe();
   }
 
-  /** A bar pushed by the gateway (or read by the tail refresh): updates or appends the last candle. */
-  applyBar(bar) {
+  /**
+   * A bar pushed by the gateway (or read by the tail refresh): updates or appends the last
+   * candle. A bar beyond the next one means bars were missed (only the latest is pushed): they
+   * are re-read over REST.
+   */
+  applyBar(bar, { fromTail = false } = {}) {
     const c = toCandle(bar);
     const last = this.candles.at(-1);
-    if (c.time == null || !this.key || SPAN_SECONDS[this.key.span] || (last && c.time < last.time)) return;
+    if (c.time == null || !this.key || this.loading || SPAN_SECONDS[this.key.span] || (last && c.time < last.time)) return;
+    const step = INTERVAL_SECONDS[this.key.interval] ?? 60;
+    if (!fromTail && last && c.time > last.time + step) {
+      this.refreshTail();
+      return;
+    }
     if (last && c.time === last.time) this.candles[this.candles.length - 1] = c;
     else this.candles.push(c);
     this.series.update(c);
@@ -168,8 +184,9 @@ export class CandleChart {
   }
 
   /**
-   * A snapshot of the shown variant says a newer bar was computed: re-reads the bars from the
-   * last candle on. Coalesced: one request at a time, one more if asked meanwhile.
+   * Re-reads the bars from the last candle on: after missed pushes, or (with a gateway without
+   * live bars) when a snapshot of the shown variant says a newer bar was computed. Coalesced:
+   * one request at a time, one more if asked meanwhile.
    */
   refreshTail() {
     if (!this.key || SPAN_SECONDS[this.key.span] || this.candles.length === 0) return;
@@ -183,7 +200,7 @@ export class CandleChart {
         const bars = await api.bars({ vt_symbol: k.vtSymbol, interval: k.interval, start: iso(last.time), limit: PAGE })
           .catch(() => []);
         if (gen !== this.gen) return;
-        for (const b of bars) this.applyBar(b);
+        for (const b of bars) this.applyBar(b, { fromTail: true });
       } while (this.tailAgain && gen === this.gen);
       this._describe();
     })().finally(() => { this.tail = null; });
