@@ -109,7 +109,10 @@ impl LiveBars {
             }
             Err(err) => {
                 tracing::warn!(error = %err, series = %Self::room(&series), "cannot read the latest bar for a subscribe_bars ack");
-                self.unsubscribe(socket, &series);
+                if added {
+                    // Refused as a whole: the client retries; an earlier subscription stays.
+                    self.unsubscribe(socket, &series);
+                }
                 Err(ProtoError::new(
                     "unavailable",
                     "the latest bar could not be read from the database; retry",
