@@ -15,7 +15,7 @@
 //! own (scale-out stops it when this instance loses leadership).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
@@ -27,9 +27,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Bus, BusError, BusMessage, EventBatch, PublishedEvent, PublishedSnapshot},
+    bus::{Bus, BusError, BusMessage, EventBatch, PublishedEvent, PublishedSnapshot, StreamReset},
     lifecycle::{Component, Supervisor},
-    store::{EventQuery, Store, StoreError},
+    store::{EventQuery, PollState, Store, StoreError},
 };
 
 /// After a poll that found rows, poll again this soon: under steady load an event waits at most
@@ -202,6 +202,7 @@ impl Poller {
     async fn poll_once(&mut self) -> Result<Progress, PollError> {
         let state = self.store.poll_state().await?;
         let mut progress = Progress::default();
+        self.detect_resets(&state).await?;
         for (variant, v) in state.seqs {
             let cursor = self.seed.heads.get(&variant).copied().unwrap_or(0);
             if v <= cursor {
@@ -268,6 +269,53 @@ impl Poller {
             }
         }
         Ok(progress)
+    }
+
+    /// A variant whose counter or snapshot version is *lower* than what was published has a
+    /// new history (the database was recreated, or restored from an older backup). Its seq
+    /// numbers mean something else now: publish a new epoch so every instance drops what it
+    /// holds and clients start from scratch, then continue from the database's position.
+    async fn detect_resets(&mut self, state: &PollState) -> Result<(), PollError> {
+        let db_heads: HashMap<&str, i64> =
+            state.seqs.iter().map(|(v, s)| (v.as_str(), *s)).collect();
+        let mut resets: BTreeSet<String> = self
+            .seed
+            .heads
+            .iter()
+            .filter(|(v, published)| db_heads.get(v.as_str()).copied().unwrap_or(0) < **published)
+            .map(|(v, _)| v.clone())
+            .collect();
+        for (variant, instance, version) in &state.versions {
+            if self
+                .version(variant, instance)
+                .is_some_and(|p| p > *version)
+            {
+                resets.insert(variant.clone());
+            }
+        }
+        for variant in resets {
+            let head = db_heads.get(variant.as_str()).copied().unwrap_or(0);
+            let published = self.seed.heads.get(&variant).copied().unwrap_or(0);
+            let epoch = format!("{:x}", chrono::Utc::now().timestamp_micros());
+            tracing::error!(
+                %variant,
+                published,
+                database = head,
+                %epoch,
+                "the database's history of this variant went backwards (recreated, or restored from an older backup); starting a new epoch: subscribers are told to reload"
+            );
+            self.bus
+                .publish(BusMessage::Reset(StreamReset {
+                    variant: variant.clone(),
+                    epoch,
+                    head,
+                }))
+                .await?;
+            self.seed.heads.insert(variant.clone(), head);
+            // Every snapshot of the variant is published again, whatever its version.
+            self.seed.versions.remove(&variant);
+        }
+        Ok(())
     }
 
     fn version(&self, variant: &str, instance: &str) -> Option<i64> {

@@ -141,7 +141,10 @@ impl Application {
         };
         let app = http::router(state)
             .merge(web::router())
-            .fallback(http::not_found);
+            .fallback(http::not_found)
+            .layer(axum::middleware::map_response(
+                http::error::json_error_bodies,
+            ));
         // The Socket.IO layer wraps the whole app exactly once: each `layer()` call creates its
         // own Engine.IO session table, and `Router::layer` calls it for every route and fallback
         // (a long-polling session would then be unknown to the next request's copy). CORS wraps
@@ -149,6 +152,7 @@ impl Application {
         let router = Router::new()
             .fallback_service(io_layer.layer(app))
             .layer(axum::middleware::map_request(detach_socket_request))
+            .layer(axum::middleware::from_fn(http::error::limit_request_size))
             .layer(http::cors(&config.http.cors_origin));
         let listen = config.http.listen;
         let listener = TcpListener::bind(listen)

@@ -1,4 +1,5 @@
-//! Tracing set-up: `RUST_LOG` filter (default `info`), text or JSON lines on stderr.
+//! Tracing set-up: `RUST_LOG` filter (default `info,sqlx=warn,socketioxide=warn,engineioxide=warn`),
+//! text or JSON lines on stderr.
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 

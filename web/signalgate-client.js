@@ -31,6 +31,9 @@
  * @property {(err: Error) => void} [onError] a failed resubscribe or gap fill
  * @property {(gap: {variant:string, fromSeq:?number, toSeq:number}) => void} [onTruncated]
  *   the server's replay was cut short; the client pages the gap over REST
+ * @property {(r: {variant:string, epoch:string}) => void} [onReset] the variant's history
+ *   in the database was replaced (recreated or restored): drop everything shown for it; the
+ *   helper has already forgotten its position and resubscribed from scratch
  */
 
 const PAGE_LIMIT = 5000;
@@ -102,6 +105,12 @@ export class SignalgateClient {
       const sub = this._subs.get(snap?.variant);
       if (sub) this._snapshot(sub, snap);
     });
+    socket.on("stream_reset", (r) => {
+      const sub = this._subs.get(r?.variant);
+      if (!sub) return;
+      this._reset(sub, r.epoch);
+      this._send(sub); // from scratch: no since_seq
+    });
     return socket;
   }
 
@@ -145,7 +154,10 @@ export class SignalgateClient {
     const req = { variant: sub.variant };
     if (sub.opts.instanceId != null) req.instance_id = sub.opts.instanceId;
     if (sub.opts.vtSymbols?.length) req.vt_symbols = [...sub.opts.vtSymbols];
-    if (sub.lastSeq !== undefined) req.since_seq = sub.lastSeq;
+    if (sub.lastSeq !== undefined) {
+      req.since_seq = sub.lastSeq;
+      if (sub.epoch !== undefined) req.epoch = sub.epoch;
+    }
     this.socket.emit("subscribe", req, (ack) => {
       this._applyAck(sub, attempt, req.since_seq, ack).catch((err) => this._fail(sub, err));
     });
@@ -171,8 +183,10 @@ export class SignalgateClient {
       Object.assign(sub, { syncing: false, buffer: [] });
       return this._fail(sub, toError(ack?.error, "subscribe refused"));
     }
+    if (ack.reset) this._reset(sub, ack.epoch); // our position belonged to another history
+    if (typeof ack.epoch === "string") sub.epoch = ack.epoch;
     for (const snap of ack.snapshots ?? []) this._snapshot(sub, snap);
-    if (ack.truncated) {
+    if (ack.truncated && !ack.reset) {
       call(sub.opts.onTruncated, { variant: sub.variant, fromSeq: sinceSeq, toSeq: ack.seq });
       if (sinceSeq !== undefined) {
         await this._fillGap(sub, attempt, sinceSeq, ack.seq).catch((err) => call(sub.opts.onError, err));
@@ -206,6 +220,15 @@ export class SignalgateClient {
       if (!(next > after)) break;
       after = next;
     }
+  }
+
+  /** Forgets the position and snapshot versions of `sub` (a new epoch) and tells the page. */
+  _reset(sub, epoch) {
+    sub.lastSeq = undefined;
+    sub.epoch = epoch;
+    sub.versions = new Map();
+    this._seqs.delete(sub.variant);
+    call(sub.opts.onReset, { variant: sub.variant, epoch });
   }
 
   /** Moves lastSeq forward (never back). */

@@ -83,6 +83,20 @@ pub enum BusMessage {
     Events(EventBatch),
     /// A snapshot row changed (its newest content).
     Snapshot(Arc<PublishedSnapshot>),
+    /// The variant's history in the database went backwards (recreated or restored): drop
+    /// everything held for it and start `epoch` at position `head`.
+    Reset(StreamReset),
+}
+
+/// A new epoch of one variant's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamReset {
+    /// Variant.
+    pub variant: String,
+    /// The new epoch (opaque; clients compare it for equality).
+    pub epoch: String,
+    /// The database's position when the reset was detected.
+    pub head: i64,
 }
 
 impl BusMessage {

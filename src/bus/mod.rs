@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use futures_util::{Stream, StreamExt};
 
 pub use local::LocalBus;
-pub use message::{BusMessage, EventBatch, PublishedEvent, PublishedSnapshot};
+pub use message::{BusMessage, EventBatch, PublishedEvent, PublishedSnapshot, StreamReset};
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]

@@ -279,6 +279,17 @@ pub struct RealtimeConfig {
     )]
     pub ws_read_buffer: usize,
 
+    /// Largest message a client may send (bytes), on both transports: a websocket message or
+    /// frame, or a long-polling request body. A bigger one closes that connection. The default
+    /// fits a subscribe request with the maximum number of symbols several times over.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_MESSAGE_BYTES",
+        default_value_t = 16384,
+        global = true
+    )]
+    pub max_message_bytes: usize,
+
     /// Engine.IO heartbeat: ping interval (ms).
     #[arg(
         long,
@@ -377,6 +388,7 @@ impl Config {
             ("--ring-capacity", rt.ring_capacity as u64),
             ("--resume-cap", u64::from(rt.resume_cap)),
             ("--socket-buffer", rt.socket_buffer as u64),
+            ("--max-message-bytes", rt.max_message_bytes as u64),
             ("--db-max-connections", u64::from(db.db_max_connections)),
         ];
         for (name, v) in positive {
@@ -456,10 +468,27 @@ fn overlay_file(
             obj.insert(key, json);
         }
     }
-    let mut out: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
-        let key = e.path().to_string();
-        invalid(format!("key '{key}': {}", e.into_inner()))
-    })?;
+    let mut out: Config = match serde_json::from_value(merged.clone()) {
+        Ok(c) => c,
+        Err(err) => {
+            // The sections are `#[serde(flatten)]`ed, which hides the failing key from the
+            // error: find it by trying the file's keys one at a time.
+            let base = serde_json::to_value(&config).map_err(|e| invalid(e.to_string()))?;
+            let culprit = merged.as_object().and_then(|m| {
+                m.iter().find(|(key, value)| {
+                    let mut trial = base.clone();
+                    if let Some(obj) = trial.as_object_mut() {
+                        obj.insert((*key).clone(), (*value).clone());
+                    }
+                    serde_json::from_value::<Config>(trial).is_err()
+                })
+            });
+            return Err(invalid(match culprit {
+                Some((key, _)) => format!("key '{key}': {err}"),
+                None => err.to_string(),
+            }));
+        }
+    };
     out.config = Some(path.clone());
     Ok(out)
 }

@@ -9,9 +9,38 @@ pub fn fmt_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The earliest time accepted from clients (every backend stores it the same way).
+pub const MIN_TIME: DateTime<Utc> = match NaiveDate::from_ymd_opt(1000, 1, 1) {
+    Some(d) => match d.and_hms_opt(0, 0, 0) {
+        Some(t) => t.and_utc(),
+        None => DateTime::<Utc>::MIN_UTC,
+    },
+    None => DateTime::<Utc>::MIN_UTC,
+};
+
+/// The latest time accepted from clients.
+pub const MAX_TIME: DateTime<Utc> = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => match d.and_hms_micro_opt(23, 59, 59, 999_999) {
+        Some(t) => t.and_utc(),
+        None => DateTime::<Utc>::MAX_UTC,
+    },
+    None => DateTime::<Utc>::MAX_UTC,
+};
+
 /// Parses a client-supplied time: RFC 3339 with an offset, a naive `YYYY-MM-DDTHH:MM:SS[.f]`
-/// (taken as UTC), or a bare date (midnight UTC). The error text shows the accepted forms.
+/// (taken as UTC), or a bare date (midnight UTC), between years 1000 and 9999 (UTC). The error
+/// text shows the accepted forms.
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    let t = parse_any_time(raw)?;
+    if !(MIN_TIME..=MAX_TIME).contains(&t) {
+        return Err(format!(
+            "'{raw}' is out of range; times must fall in the years 1000 to 9999 (UTC)"
+        ));
+    }
+    Ok(t)
+}
+
+fn parse_any_time(raw: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -58,6 +87,20 @@ mod tests {
         );
         assert!(parse_time("2024-05-01T09:30:00").is_ok());
         assert!(parse_time("yesterday").unwrap_err().contains("yesterday"));
+        for out in [
+            "-262143-01-01",
+            "+10000-01-01",
+            "0999-12-31T23:59:59Z",
+            "-0001-01-01",
+        ] {
+            let err = parse_time(out).expect_err(out);
+            assert!(
+                err.contains("out of range") || err.contains("not a time"),
+                "{out}: {err}"
+            );
+        }
+        assert!(parse_time("9999-12-31T23:59:59Z").is_ok());
+        assert!(parse_time("1000-01-01").is_ok());
     }
 
     #[test]

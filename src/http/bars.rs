@@ -2,15 +2,26 @@
 //! optionally merged into at most `max_points` buckets.
 
 use axum::{Json, Router, extract::State, routing::get};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::{ApiError, params::Params};
 use crate::{
-    domain::{Bar, Interval, VtSymbol, bucket_bars, utc_to_local},
+    domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars, utc_to_local},
     http::AppState,
     store::BarQuery,
 };
 
+/// The query parameters of this route.
+const PARAMS: &[&str] = &[
+    "vt_symbol",
+    "interval",
+    "start",
+    "end",
+    "limit",
+    "max_points",
+];
 /// Bars returned when `limit` is absent.
 const DEFAULT_LIMIT: u32 = 1000;
 /// Largest raw read (about 70 days of 1-minute bars).
@@ -22,9 +33,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/bars", get(list))
 }
 
+/// A UTC bound as VnPy's naive local time, kept inside the accepted years (a bound at the end of
+/// year 9999 would otherwise become year 10000 east of UTC, which no backend orders correctly).
+fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
+    utc_to_local(tz, t).clamp(MIN_TIME.naive_utc(), MAX_TIME.naive_utc())
+}
+
 async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    let vt_symbol = VtSymbol::parse(params.required("vt_symbol")?)
-        .map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
+    let params = params.allow(PARAMS)?;
+    let raw_symbol = params.required("vt_symbol")?;
+    if raw_symbol.contains(',') {
+        return Err(ApiError::invalid(
+            "vt_symbol",
+            format!("'{raw_symbol}' is a list; /api/bars takes exactly one vt_symbol"),
+        ));
+    }
+    let vt_symbol = VtSymbol::parse(raw_symbol).map_err(|e| ApiError::invalid("vt_symbol", e.0))?;
     let interval = Interval::parse(params.required("interval")?)
         .map_err(|e| ApiError::invalid("interval", e.0))?;
     let (start, end) = params.range()?;
@@ -37,8 +61,8 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
     let query = BarQuery {
         vt_symbol: vt_symbol.clone(),
         interval,
-        start: start.map(|t| utc_to_local(tz, t)),
-        end: end.map(|t| utc_to_local(tz, t)),
+        start: start.map(|t| to_local(tz, t)),
+        end: end.map(|t| to_local(tz, t)),
         limit,
     };
     let bars: Vec<Bar> = state

@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -21,6 +21,9 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// A query parameter the route does not know.
+    #[error("{0}")]
+    UnknownParameter(String),
     /// A required parameter is absent.
     #[error("missing required parameter '{0}'")]
     MissingParameter(String),
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             Self::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             Self::MissingParameter(_) => (StatusCode::BAD_REQUEST, "missing_parameter"),
+            Self::UnknownParameter(_) => (StatusCode::BAD_REQUEST, "unknown_parameter"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -83,4 +87,88 @@ impl IntoResponse for ApiError {
         )
             .into_response()
     }
+}
+
+/// Gives every error response the `{"error":{"code","message"}}` shape: axum's own rejections
+/// (405 with `Allow`, 413, ...) come with an empty or plain-text body. Headers are kept.
+pub async fn json_error_bodies(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("GET")
+                .to_owned();
+            (
+                "method_not_allowed",
+                format!("method not allowed; this route accepts {allow}"),
+            )
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large".to_owned()),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "request URI too long".to_owned()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "request headers too large".to_owned())
+        }
+        StatusCode::NOT_FOUND => ("not_found", "not found".to_owned()),
+        s if s.is_server_error() => ("internal", reason.to_lowercase()),
+        _ => ("bad_request", reason.to_lowercase()),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = json!({"error": {"code": code, "message": message}}).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Longest request URI served (hyper itself answers 414 without a body only far beyond this).
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes in one request (hyper's own limit, with an empty 431, is much higher).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Rejects oversized URIs and header sets with a JSON error before any handler runs.
+pub async fn limit_request_size(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_URI_BYTES {
+        let message = format!("request URI is {uri_len} bytes; the limit is {MAX_URI_BYTES}");
+        return error_response(StatusCode::URI_TOO_LONG, "uri_too_long", message);
+    }
+    let header_len: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if header_len > MAX_HEADER_BYTES {
+        let message =
+            format!("request headers are {header_len} bytes; the limit is {MAX_HEADER_BYTES}");
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            message,
+        );
+    }
+    next.run(req).await
+}
+
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }

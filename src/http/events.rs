@@ -19,6 +19,16 @@ use crate::{
 };
 
 /// Events per page when `limit` is absent.
+/// The query parameters of this route.
+const PARAMS: &[&str] = &[
+    "vt_symbol",
+    "type",
+    "time_field",
+    "start",
+    "end",
+    "after_seq",
+    "limit",
+];
 const DEFAULT_LIMIT: u32 = 500;
 /// Largest page.
 const MAX_LIMIT: u32 = 5000;
@@ -33,6 +43,7 @@ async fn list(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let variant = variant_path(path)?;
+    let params = params.allow(PARAMS)?;
     let vt_symbols = match params.get("vt_symbol") {
         None => Vec::new(),
         Some(list) => list

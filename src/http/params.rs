@@ -31,6 +31,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// Rejects any parameter not in `allowed` (a misspelt filter must not silently return
+    /// unfiltered data), naming it and listing the valid ones.
+    pub fn allow(self, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut unknown: Vec<&String> = self
+            .0
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        if let Some(name) = unknown.first() {
+            let valid = if allowed.is_empty() {
+                "this route takes no query parameters".to_owned()
+            } else {
+                format!("valid parameters are {}", allowed.join(", "))
+            };
+            return Err(ApiError::UnknownParameter(format!(
+                "unknown query parameter '{name}'; {valid}"
+            )));
+        }
+        Ok(self)
+    }
+
     /// The value of `name`, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -24,6 +24,7 @@ async fn get_snapshot(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let variant = variant_path(path)?;
+    let params = params.allow(&["instance_id"])?;
     let instance = params
         .get("instance_id")
         .map(InstanceId::parse)

@@ -24,6 +24,7 @@ pub async fn run(
         match msg {
             Some(BusMessage::Events(batch)) => hub.apply_events(batch, &fanout).await,
             Some(BusMessage::Snapshot(snap)) => hub.apply_snapshot(snap, &fanout),
+            Some(BusMessage::Reset(reset)) => hub.reset(reset, &fanout),
             None => break,
         }
     }

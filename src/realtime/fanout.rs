@@ -12,7 +12,6 @@ use std::{
 use serde_json::value::RawValue;
 use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
 
-use super::hub::Subscriptions;
 use crate::lifecycle::Supervisor;
 
 /// How often a cut-off client's disconnect packet is retried, and how many times (one minute).
@@ -68,9 +67,6 @@ impl Fanout {
             self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(sid = %socket.id, reason = "slow_consumer", "send buffer full; disconnecting client (it can resume with since_seq)");
             socket.leave_all();
-            if let Some(subs) = socket.extensions.get::<Subscriptions>() {
-                subs.clear();
-            }
             self.tasks
                 .spawn("slow-client-disconnect", |token| async move {
                     // Poll for buffer room: a full socket.io channel rejects the disconnect packet.

@@ -146,7 +146,15 @@ async fn on_unknown(Event(event): Event, ack: AckSender) {
     let _ = ack.send(&err.to_ack());
 }
 
-async fn on_disconnect(s: SocketRef, State(bars): State<Arc<LiveBars>>, reason: DisconnectReason) {
+async fn on_disconnect(
+    s: SocketRef,
+    State(hub): State<Arc<Hub>>,
+    State(bars): State<Arc<LiveBars>>,
+    reason: DisconnectReason,
+) {
     bars.socket_gone(&s);
     tracing::debug!(sid = %s.id, ?reason, "client disconnected");
+    if let Some(subs) = s.extensions.get::<Subscriptions>() {
+        hub.detach(&subs);
+    }
 }

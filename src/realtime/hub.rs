@@ -10,7 +10,7 @@
 //! never both and never neither. Database reads happen outside the lock.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, Ordering},
@@ -26,7 +26,7 @@ use super::{
     protocol::{symbol_room, variant_room},
 };
 use crate::{
-    bus::{EventBatch, PublishedEvent, PublishedSnapshot},
+    bus::{EventBatch, PublishedEvent, PublishedSnapshot, StreamReset},
     poller::Seed,
     store::{EventQuery, Store, StoreError},
 };
@@ -63,13 +63,55 @@ impl Subscriptions {
     }
 }
 
+/// The epoch every variant starts in; a detected reset moves it to a new, unique value.
+pub const INITIAL_EPOCH: &str = "0";
+
 /// Per-variant live state, behind the variant's lock.
 #[derive(Debug)]
 pub(super) struct VariantState {
     /// Position and recent events.
     pub history: History,
-    /// Symbol rooms that have been joined (snapshot updates go to them too).
-    pub symbol_rooms: HashSet<String>,
+    /// Which database history `history` belongs to (see [`StreamReset`]).
+    pub epoch: String,
+    /// Symbol rooms in use → how many sockets joined each (snapshot updates go to them too).
+    /// A room is forgotten when its last member leaves.
+    pub symbol_rooms: HashMap<String, usize>,
+    /// Sockets subscribed to the variant.
+    pub sockets: usize,
+}
+
+impl VariantState {
+    fn new(head: i64, capacity: usize) -> Self {
+        Self {
+            history: History::new(head, capacity),
+            epoch: INITIAL_EPOCH.to_owned(),
+            symbol_rooms: HashMap::new(),
+            sockets: 0,
+        }
+    }
+
+    /// Accounts for a socket leaving `rooms` of this variant.
+    pub fn leave(&mut self, rooms: &[String]) {
+        self.sockets = self.sockets.saturating_sub(1);
+        for room in rooms {
+            if let Some(n) = self.symbol_rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    self.symbol_rooms.remove(room);
+                }
+            }
+        }
+    }
+
+    /// Accounts for a socket joining `rooms` (symbol rooms are counted).
+    pub fn join(&mut self, rooms: &[String], symbol_rooms: bool) {
+        self.sockets += 1;
+        if symbol_rooms {
+            for room in rooms {
+                *self.symbol_rooms.entry(room.clone()).or_default() += 1;
+            }
+        }
+    }
 }
 
 /// The realtime hub.
@@ -120,10 +162,10 @@ impl Hub {
         let snapshots = self.store.snapshots(None).await?;
         for (variant, seq) in state.seqs {
             self.variants.entry(variant).or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState {
-                    history: History::new(seq, self.limits.ring_capacity),
-                    symbol_rooms: HashSet::new(),
-                }))
+                Arc::new(Mutex::new(VariantState::new(
+                    seq,
+                    self.limits.ring_capacity,
+                )))
             });
         }
         for s in snapshots {
@@ -186,12 +228,86 @@ impl Hub {
         self.variants
             .entry(variant.to_owned())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState {
-                    history: History::new(0, self.limits.ring_capacity),
-                    symbol_rooms: HashSet::new(),
-                }))
+                Arc::new(Mutex::new(VariantState::new(0, self.limits.ring_capacity)))
             })
             .clone()
+    }
+
+    /// The state of `variant` if it exists (never creates one).
+    pub(super) fn existing(&self, variant: &str) -> Option<Arc<Mutex<VariantState>>> {
+        self.variants.get(variant).map(|s| s.clone())
+    }
+
+    /// Whether `st` is still the state of `variant` (it may have been forgotten meanwhile).
+    pub(super) fn is_current(&self, variant: &str, st: &Arc<Mutex<VariantState>>) -> bool {
+        self.variants
+            .get(variant)
+            .is_some_and(|cur| Arc::ptr_eq(&cur, st))
+    }
+
+    /// Forgets a variant nobody follows and the database does not have (no event position, no
+    /// snapshot), so made-up names leave no state behind. Call with the variant's lock held.
+    pub(super) fn forget_if_unused(&self, variant: &str, st: &VariantState) {
+        if st.sockets == 0 && st.history.head() == 0 && !self.snapshots.contains_key(variant) {
+            self.variants.remove(variant);
+        }
+    }
+
+    /// Drops the socket's subscriptions (it disconnected or was cut off): room counts go down
+    /// and unused variants are forgotten.
+    pub fn detach(&self, subs: &Subscriptions) {
+        let all = std::mem::take(&mut *subs.lock());
+        for (variant, rooms) in all {
+            if let Some(st_arc) = self.existing(&variant) {
+                let mut st = lock(&st_arc);
+                st.leave(&rooms);
+                self.forget_if_unused(&variant, &st);
+            }
+        }
+    }
+
+    /// How many variants the hub holds state for.
+    pub fn variant_count(&self) -> usize {
+        self.variants.len()
+    }
+
+    /// How many symbol rooms of `variant` are in use.
+    pub fn symbol_room_count(&self, variant: &str) -> usize {
+        self.existing(variant)
+            .map_or(0, |st| lock(&st).symbol_rooms.len())
+    }
+
+    /// Starts a new epoch for a variant whose database history went backwards: drops its ring
+    /// and cached snapshots and tells its subscribers (`stream_reset`) to start from scratch.
+    pub fn reset(&self, reset: StreamReset, fanout: &Fanout) {
+        let st_arc = self.variant(&reset.variant);
+        let mut st = lock(&st_arc);
+        st.history = History::new(reset.head, self.limits.ring_capacity);
+        st.epoch = reset.epoch.clone();
+        self.snapshots.remove(&reset.variant);
+        let json = serde_json::json!({
+            "variant": reset.variant,
+            "epoch": reset.epoch,
+            "seq": reset.head,
+        });
+        let Ok(json) = serde_json::value::to_raw_value(&json) else {
+            return;
+        };
+        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
+        rooms.push(variant_room(&reset.variant));
+        let slow = fanout.emit(rooms, "stream_reset", &json);
+        drop(st);
+        self.cut_off(slow, fanout);
+    }
+
+    /// Cuts off slow sockets and drops their subscriptions.
+    fn cut_off(&self, slow: Vec<socketioxide::extract::SocketRef>, fanout: &Fanout) {
+        for socket in &slow {
+            if let Some(subs) = socket.extensions.get::<Subscriptions>() {
+                self.detach(&subs);
+            }
+        }
+        fanout.cut_off(slow);
     }
 
     /// Applies a snapshot change: caches it and pushes `snapshot_update` to the variant's rooms.
@@ -208,11 +324,11 @@ impl Hub {
             }
             entry.insert(snap.instance_id.clone(), snap.clone());
         }
-        let mut rooms: Vec<String> = st.symbol_rooms.iter().cloned().collect();
+        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&snap.variant));
         let slow = fanout.emit(rooms, "snapshot_update", &snap.json);
         drop(st);
-        fanout.cut_off(slow);
+        self.cut_off(slow, fanout);
     }
 
     /// Applies a batch of events: fills any gap from the database, appends to the history and
@@ -241,7 +357,7 @@ impl Hub {
             slow.extend(fanout.emit(rooms, "event_new", &p.json));
         }
         drop(st);
-        fanout.cut_off(slow);
+        self.cut_off(slow, fanout);
     }
 
     async fn fill_gap(&self, variant: &str, from: i64, to: i64) -> Vec<Arc<PublishedEvent>> {

@@ -34,6 +34,11 @@ pub fn build_io(
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .ws_read_buffer_size(config.ws_read_buffer)
+        // One inbound limit on both transports (the polling limit also caps how many bytes of
+        // queued packets one long-polling response batches; a bigger packet still goes alone).
+        .max_payload(config.max_message_bytes as u64)
+        .ws_max_message_size(config.max_message_bytes)
+        .ws_max_frame_size(config.max_message_bytes)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .with_state(hub)

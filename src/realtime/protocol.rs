@@ -61,6 +61,23 @@ pub struct SubscribeRequest {
     /// Replay events after this seq in the ack.
     #[serde(default, deserialize_with = "since_seq")]
     pub since_seq: Option<i64>,
+    /// The epoch `since_seq` belongs to (from an earlier ack or `stream_reset`); when it is not
+    /// the current one, the ack says `reset: true` and replays nothing.
+    #[serde(default, deserialize_with = "epoch")]
+    pub epoch: Option<String>,
+}
+
+/// Longest accepted `epoch` (they are short tokens).
+const MAX_EPOCH_LEN: usize = 64;
+
+fn epoch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(e) if e.len() > MAX_EPOCH_LEN => Err(serde::de::Error::custom(format!(
+            "is {} bytes long; the maximum is {MAX_EPOCH_LEN}",
+            e.len()
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// An `unsubscribe` request.

@@ -28,6 +28,10 @@ struct SubscribeAck<'a> {
     events: Vec<&'a RawValue>,
     seq: i64,
     truncated: bool,
+    epoch: &'a str,
+    /// The client's `since_seq` / `epoch` belong to another history of the variant (the
+    /// database was recreated or restored): nothing was replayed; start from scratch.
+    reset: bool,
 }
 
 impl Hub {
@@ -65,10 +69,21 @@ impl Hub {
         let symbols: HashSet<&str> = req.vt_symbols.iter().map(|s| s.as_str()).collect();
         let wanted =
             |p: &PublishedEvent| symbols.is_empty() || symbols.contains(p.vt_symbol.as_str());
-        let st_arc = self.variant(variant);
+        let mut st_arc = self.variant(variant);
         let mut collected: Vec<Arc<PublishedEvent>> = Vec::new();
+        // The client's position belongs to another history: replay nothing.
+        let mut reset = false;
+        let start_epoch = {
+            let st = lock(&st_arc);
+            if req.since_seq.is_some_and(|s| s > st.history.head())
+                || req.epoch.as_ref().is_some_and(|e| *e != st.epoch)
+            {
+                reset = true;
+            }
+            st.epoch.clone()
+        };
         // Position up to which `collected` holds every wanted event.
-        let mut cursor = req.since_seq;
+        let mut cursor = if reset { None } else { req.since_seq };
         let mut db_full = false;
 
         for _ in 0..ATTEMPTS {
@@ -85,6 +100,7 @@ impl Hub {
                         Ok(rows) => rows,
                         Err(e) => {
                             tracing::warn!(error = %e, "subscribe replay read failed");
+                            self.forget_if_unused(variant, &lock(&st_arc));
                             let msg = "cannot read events from the database; retry shortly";
                             return Err((ProtoError::new("unavailable", msg), ack));
                         }
@@ -107,6 +123,15 @@ impl Hub {
             }
 
             let mut st = lock(&st_arc);
+            if !self.is_current(variant, &st_arc) || st.epoch != start_epoch {
+                // The variant was forgotten or reset while we read: start over from scratch.
+                drop(st);
+                st_arc = self.variant(variant);
+                reset |= req.since_seq.is_some();
+                (cursor, db_full) = (None, false);
+                collected.clear();
+                continue;
+            }
             let head = st.history.head();
             collected.retain(|p| p.seq <= head);
             let mut truncated = false;
@@ -133,6 +158,8 @@ impl Hub {
                 events: collected.iter().map(|p| &*p.json).collect(),
                 seq: head,
                 truncated,
+                epoch: &st.epoch,
+                reset,
             };
             if let Err(err) = ack.send(&payload) {
                 tracing::warn!(sid = %socket.id, error = %err, "cannot send subscribe ack");
@@ -149,25 +176,30 @@ impl Hub {
             // Still under the variant lock: no live event can slip between ack and join.
             let mut subs = subs.lock();
             if let Some(old) = subs.remove(variant) {
+                st.leave(&old);
                 socket.leave(old);
             }
-            if !req.vt_symbols.is_empty() {
-                st.symbol_rooms.extend(rooms.iter().cloned());
-            }
+            st.join(&rooms, !req.vt_symbols.is_empty());
             socket.join(rooms.clone());
             subs.insert(variant.to_owned(), rooms);
             return Ok(());
         }
+        self.forget_if_unused(variant, &lock(&st_arc));
         let msg = "events arrive faster than the replay can catch up; retry with since_seq";
         Err((ProtoError::new("busy", msg), ack))
     }
 
-    /// Leaves a variant's rooms.
+    /// Leaves a variant's rooms. An unknown variant creates no state.
     pub fn unsubscribe(&self, socket: &SocketRef, subs: &Subscriptions, variant: &str) {
-        let st_arc = self.variant(variant);
-        let _st = lock(&st_arc);
+        let Some(st_arc) = self.existing(variant) else {
+            subs.lock().remove(variant);
+            return;
+        };
+        let mut st = lock(&st_arc);
         if let Some(rooms) = subs.lock().remove(variant) {
+            st.leave(&rooms);
             socket.leave(rooms);
         }
+        self.forget_if_unused(variant, &st);
     }
 }

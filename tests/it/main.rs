@@ -3,6 +3,7 @@
 
 mod bars;
 mod common;
+mod hardening;
 mod lifecycle;
 mod realtime;
 mod rest;

@@ -110,6 +110,7 @@ async fn many_writers_many_clients_exactly_once(b: Backend) {
                 match c.next(left).await {
                     Some(Msg::Event(e)) => events.push(e),
                     Some(Msg::Snapshot(s)) => got_snapshot |= s["payload"]["final"] == true,
+                    Some(Msg::Reset(r)) => panic!("client {i}: unexpected stream_reset {r}"),
                     Some(Msg::Bar(b)) => panic!("client {i}: unexpected bar_update {b}"),
                     Some(Msg::Closed) | None => panic!(
                         "client {i}: stream ended with {} events, snapshot {got_snapshot}",
@@ -225,8 +226,10 @@ async fn slow_client_is_cut_off_others_keep_up(b: Backend) {
     const EVENTS: u64 = 600;
     let app = spawn_app_with(TestDb::create(b).await, |c| {
         c.realtime.socket_buffer = 64;
-        c.realtime.ping_interval_ms = 1000;
-        c.realtime.ping_timeout_ms = 1000;
+        // Long enough that the heartbeat does not close the stalled client before its buffer
+        // fills (on a loaded machine the writer is slow), short enough to end it afterwards.
+        c.realtime.ping_interval_ms = 5000;
+        c.realtime.ping_timeout_ms = 5000;
     })
     .await;
     let w = Writer::connect(&app.db, 2).await;

@@ -357,3 +357,43 @@ test("reconnects by itself after a server-side disconnect, with backoff, and res
   assert.equal(socket.connects, 6);
   assert.equal(socket.connected, false);
 });
+
+test("a stream_reset or a reset ack drops the position and resubscribes from scratch", async () => {
+  const { client, socket } = setup();
+  socket.connect();
+  const seen = [];
+  const snaps = [];
+  const resets = [];
+  const done = client.subscribe("v1", {
+    onEvent: (e) => seen.push(e.seq),
+    onSnapshot: (s) => snaps.push(s.version),
+    onReset: (r) => resets.push(r.epoch),
+  });
+  const first = await socket.nth("subscribe", 1);
+  first.ack(okAck(3, [], { epoch: "0", snapshots: [{ variant: "v1", instance_id: "i1", version: 7 }] }));
+  await done;
+  socket.push("event_new", ev(4));
+  // The database was recreated: seq and versions start again.
+  socket.push("stream_reset", { variant: "v1", epoch: "e1", seq: 1 });
+  assert.deepEqual(resets, ["e1"]);
+  assert.equal(client.lastSeq("v1"), undefined);
+  const second = await socket.nth("subscribe", 2);
+  assert.deepEqual(second.data, { variant: "v1" }, "no since_seq after a reset");
+  second.ack(okAck(1, [], { epoch: "e1", snapshots: [{ variant: "v1", instance_id: "i1", version: 1 }] }));
+  await until(() => snaps.length === 2);
+  assert.deepEqual(snaps, [7, 1], "version 1 of the new history is shown");
+  socket.push("event_new", ev(2));
+  assert.deepEqual(seen, [4, 2]);
+  // A reconnect resumes with the epoch; a reset ack starts over again.
+  socket.drop();
+  socket.connect();
+  const third = await socket.nth("subscribe", 3);
+  assert.deepEqual(third.data, { variant: "v1", since_seq: 2, epoch: "e1" });
+  third.ack(okAck(5, [], { epoch: "e2", reset: true }));
+  await until(() => resets.length === 2);
+  assert.deepEqual(resets, ["e1", "e2"]);
+  assert.equal(client.lastSeq("v1"), 5);
+  socket.push("event_new", ev(3)); // below the new ack seq: already covered
+  socket.push("event_new", ev(6));
+  assert.deepEqual(seen, [4, 2, 6]);
+});

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Msg {
     Event(Value),
     Snapshot(Value),
+    Reset(Value),
     Bar(Value),
     Closed,
 }
@@ -58,7 +59,7 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
         let stall = mode == Mode::Stall;
         let builder = ClientBuilder::new(base)
             .namespace("/")
@@ -95,8 +96,15 @@ impl Sio {
                 }
                 .boxed()
             })
-            .on("bar_update", move |p, _| {
+            .on("stream_reset", move |p, _| {
                 let tx = t4.clone();
+                async move {
+                    let _ = tx.send(Msg::Reset(first(p)));
+                }
+                .boxed()
+            })
+            .on("bar_update", move |p, _| {
+                let tx = t5.clone();
                 async move {
                     let _ = tx.send(Msg::Bar(first(p)));
                 }
@@ -119,6 +127,16 @@ impl Sio {
 
     /// Emits `event` with `payload` and returns the ack's first argument.
     pub async fn request(&self, event: &str, payload: Value) -> Value {
+        let rx = self.send(event, payload).await;
+        tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("ack within 20 s")
+            .expect("ack value")
+    }
+
+    /// Emits `event` without waiting for its ack (requests can be pipelined); the receiver
+    /// yields the ack's first argument.
+    pub async fn send(&self, event: &str, payload: Value) -> oneshot::Receiver<Value> {
         let (tx, rx) = oneshot::channel::<Value>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         self.client
@@ -138,10 +156,7 @@ impl Sio {
             })
             .await
             .expect("emit");
-        tokio::time::timeout(Duration::from_secs(20), rx)
-            .await
-            .expect("ack within 20 s")
-            .expect("ack value")
+        rx
     }
 
     /// `subscribe` request.
