@@ -361,6 +361,24 @@ describe("dashboard (empty database)", () => {
       !document.getElementById("view").hidden && document.getElementById("message").hidden
       && window.signalgate.chart.inspect().candles.length > 0), 20_000, 100);
   });
+
+  test("a variant whose history was replaced in the database is reloaded (stream_reset)", async () => {
+    await demo.stop();
+    demo = null;
+    const variant = new URL(page.url()).searchParams.get("variant");
+    await waitFor("events in the feed", async () => (await feedSeqs(page)).length > 0, 10_000);
+    // The history of the variant goes back to nothing, as after recreating the database.
+    sql(db, `DELETE FROM monitor_signal_event WHERE variant = '${variant}';
+      DELETE FROM monitor_signal_seq WHERE variant = '${variant}'`);
+    await waitFor("the old events dropped", async () => (await feedSeqs(page)).length === 0, 5_000);
+    const seq = writeEvent(db, {
+      variant, vtSymbol: "rb2405.SHFE", type: "alert", key: `e2e|reset|${Date.now()}`,
+      payload: { alert_type: "e2e", message: "first event of the new history" }, barDt: new Date(),
+    });
+    assert.equal(seq, 1);
+    await waitFor("only the new history", async () => JSON.stringify(await feedSeqs(page)) === "[1]", 5_000);
+    assert.match(await page.$eval('#feed li[data-seq="1"]', (li) => li.textContent), /first event of the new history/);
+  });
 });
 
 process.on("exit", () => console.log(`screenshots in ${ARTIFACTS}`));

@@ -108,7 +108,14 @@ function subscribe(name) {
   const p = client.subscribe(name, {
     onSnapshot: (s) => onSnapshot(name, s),
     onEvent: (e) => onEvent(name, e),
-    onAck: () => conn.ack(name),
+    onAck: () => {
+      conn.ack(name);
+      if (state.reloadFeed === name) {
+        state.reloadFeed = null;
+        loadFeed(name);
+      }
+    },
+    onReset: () => onReset(name),
     onError: (err) => { console.warn(`resubscribe ${name}:`, err); conn.ack(name); },
   });
   p.catch((err) => console.warn(`subscribe ${name}:`, err));
@@ -124,6 +131,20 @@ function onSnapshot(name, snap) {
   renderVariant();
   // A gateway without live bars: a new snapshot usually means a new bar.
   if (barFeed.supported === false) chart.refreshTail();
+}
+
+/** The variant's history in the database was replaced: drop what is shown and read it again. */
+function onReset(name) {
+  const v = state.variants.get(name);
+  if (!v) return;
+  v.snapshots.clear();
+  sidebar.update(v, state.variant);
+  if (name !== state.variant) return;
+  view.reset();
+  feed.reset(name);
+  renderVariant();
+  state.reloadFeed = name; // after the helper's fresh subscribe is acked
+  if (chart.key) chart.load(chart.key);
 }
 
 function onEvent(name, ev) {
