@@ -7,18 +7,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { createRequire } from "node:module";
 import {
-  ARTIFACTS, freePort, launchBrowser, screenshot, sql, startDemo, startGateway, tempDir, waitFor,
-  writeBar, writeEvent, writeOlderBars, writeSnapshot,
+  ARTIFACTS, connState, feedSeqs, freePort, inspectChart, launchBrowser, screenshot, sql,
+  startDemoWithHistory, startGateway, tempDir, waitFor, writeBar, writeEvent, writeOlderBars,
+  writeSnapshot,
 } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve("axe-core/axe.min.js");
 const DEMO_VARIANTS = ["breakout_v3", "mean_revert_v2", "trend_follow_v1"];
-
-/** Seqs of the feed's rows, top to bottom. */
-const feedSeqs = (page) => page.$$eval("#feed li[data-seq]", (lis) => lis.map((li) => Number(li.dataset.seq)));
-const connState = (page) => page.$eval("#conn", (n) => n.dataset.state);
-const inspectChart = (page) => page.evaluate(() => window.signalgate?.chart.inspect());
 
 describe("dashboard (UTC bars)", () => {
   let tmp, db, demo, gw, port, browser, page;
@@ -27,14 +23,7 @@ describe("dashboard (UTC bars)", () => {
     tmp = tempDir();
     db = path.join(tmp.dir, "e2e.db");
     // The demo writer applies the migrations, writes 240 bars of history, then a bar every 500 ms.
-    demo = startDemo(db, ["--demo-tick-ms", "500"]);
-    await waitFor("the demo's history", () => {
-      try {
-        return sql(db, "SELECT COUNT(DISTINCT variant) AS n FROM monitor_signal_snapshot")[0].n === 3;
-      } catch {
-        return false; // the file or the tables do not exist yet
-      }
-    }, 60_000, 200);
+    demo = await startDemoWithHistory(db, ["--demo-tick-ms", "500"]);
     // 1200 more minutes of rb2405.SHFE history, so the chart has older pages and a day has
     // more bars than the zoomed-out view's max_points.
     writeOlderBars(db, "rb2405", "SHFE", 1200);
@@ -274,110 +263,6 @@ describe("dashboard (UTC bars)", () => {
     assert.equal(new Set(shown).size, shown.length, "no duplicate rows");
     assert.deepEqual(shown, [...shown].sort((a, b) => b - a), "newest first");
     assert.equal(await page.evaluate(() => window.signalgate.client.lastSeq("breakout_v3") >= 0), true);
-  });
-});
-
-describe("dashboard (bars stored in Asia/Shanghai)", () => {
-  let tmp, db, demo, gw, browser, page;
-  const TZ = ["--bars-timezone", "Asia/Shanghai"];
-
-  before(async () => {
-    tmp = tempDir();
-    db = path.join(tmp.dir, "e2e-tz.db");
-    demo = startDemo(db, [...TZ, "--demo-tick-ms", "1000", "--demo-history", "120"]);
-    await waitFor("the demo's history", () => {
-      try {
-        return sql(db, "SELECT COUNT(DISTINCT variant) AS n FROM monitor_signal_snapshot")[0].n === 3;
-      } catch {
-        return false;
-      }
-    }, 60_000, 200);
-    gw = await startGateway(db, await freePort(), TZ);
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await gw?.stop();
-    await demo?.stop();
-    tmp?.cleanup();
-  });
-
-  test("markers sit on the candle of their bar", async () => {
-    // A bar as VnPy stored it: naive Shanghai time (UTC+8, no DST).
-    const bar = sql(db, `SELECT datetime, close_price FROM dbbardata WHERE symbol = 'rb2405' AND exchange = 'SHFE'
-      AND interval = '1m' ORDER BY datetime DESC LIMIT 1 OFFSET 30`)[0];
-    const utc = new Date(`${bar.datetime.replace(" ", "T").slice(0, 19)}+08:00`);
-    const seq = writeEvent(db, {
-      variant: "trend_follow_v1", vtSymbol: "rb2405.SHFE", type: "signal", key: `e2e|tz|${Date.now()}`,
-      payload: { signal_type: "sell", reason: "e2e timezone probe" }, barDt: utc,
-    });
-    await page.goto(`${new URL(gw.url)}?variant=trend_follow_v1&instrument=rb2405.SHFE`);
-    await waitFor("the probe's marker", async () => (await inspectChart(page)).markers.some((m) => m.id === String(seq)), 5_000);
-    const chart = await inspectChart(page);
-    const marker = chart.markers.find((m) => m.id === String(seq));
-    assert.equal(marker.time, utc.getTime() / 1000, "marker at the event's bar_dt (UTC)");
-    const candle = chart.candles.find((c) => c.time === marker.time);
-    assert.ok(candle, "a candle at the marker's time");
-    assert.ok(Math.abs(candle.close - bar.close_price) < 1e-9, `candle close ${candle.close} = stored ${bar.close_price}`);
-    // Every marker is on a candle, at its event's own bar_dt.
-    const events = (await (await fetch(`${gw.url}/api/events/trend_follow_v1?vt_symbol=rb2405.SHFE&limit=5000`)).json()).events;
-    const barDtOf = new Map(events.map((e) => [String(e.seq), Date.parse(e.bar_dt) / 1000]));
-    const times = new Set(chart.candles.map((c) => c.time));
-    assert.ok(chart.markers.length > 1);
-    for (const m of chart.markers) {
-      assert.ok(times.has(m.time), `marker ${m.id} on a candle`);
-      assert.equal(m.time, barDtOf.get(m.id), `marker ${m.id} at its bar_dt`);
-    }
-    await screenshot(page, "markers-shanghai");
-  });
-});
-
-describe("dashboard (empty database)", () => {
-  let tmp, db, demo, gw, browser, page;
-
-  before(async () => {
-    tmp = tempDir();
-    db = path.join(tmp.dir, "e2e-empty.db");
-    gw = await startGateway(db, await freePort()); // applies the migrations
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await gw?.stop();
-    await demo?.stop();
-    tmp?.cleanup();
-  });
-
-  test("says there is nothing yet, then shows the strategies when they start writing", async () => {
-    await page.goto(`${gw.url}/`);
-    await waitFor("the empty message", () => page.$eval("#message", (m) => !m.hidden && /No variants yet/.test(m.textContent)), 5_000);
-    demo = startDemo(db, ["--demo-tick-ms", "500", "--demo-history", "30"]);
-    // The variant list is re-read every 10 s.
-    await waitFor("the first variant on screen, without reload", () => page.evaluate(() =>
-      !document.getElementById("view").hidden && document.getElementById("message").hidden
-      && window.signalgate.chart.inspect().candles.length > 0), 20_000, 100);
-  });
-
-  test("a variant whose history was replaced in the database is reloaded (stream_reset)", async () => {
-    await demo.stop();
-    demo = null;
-    const variant = new URL(page.url()).searchParams.get("variant");
-    await waitFor("events in the feed", async () => (await feedSeqs(page)).length > 0, 10_000);
-    // The history of the variant goes back to nothing, as after recreating the database.
-    sql(db, `DELETE FROM monitor_signal_event WHERE variant = '${variant}';
-      DELETE FROM monitor_signal_seq WHERE variant = '${variant}'`);
-    await waitFor("the old events dropped", async () => (await feedSeqs(page)).length === 0, 5_000);
-    const seq = writeEvent(db, {
-      variant, vtSymbol: "rb2405.SHFE", type: "alert", key: `e2e|reset|${Date.now()}`,
-      payload: { alert_type: "e2e", message: "first event of the new history" }, barDt: new Date(),
-    });
-    assert.equal(seq, 1);
-    await waitFor("only the new history", async () => JSON.stringify(await feedSeqs(page)) === "[1]", 5_000);
-    assert.match(await page.$eval('#feed li[data-seq="1"]', (li) => li.textContent), /first event of the new history/);
   });
 });
 

@@ -90,6 +90,19 @@ export function startDemo(db, extra = []) {
   return { child, stop: () => stop(child) };
 }
 
+/** The demo writer on `db`, once its history is written (the three demo variants have snapshots). */
+export async function startDemoWithHistory(db, extra = []) {
+  const demo = startDemo(db, extra);
+  await waitFor("the demo's history", () => {
+    try {
+      return sql(db, "SELECT COUNT(DISTINCT variant) AS n FROM monitor_signal_snapshot")[0].n === 3;
+    } catch {
+      return false; // the file or the tables do not exist yet
+    }
+  }, 60_000, 200);
+  return demo;
+}
+
 /** A gateway on 127.0.0.1:`port` over `db`, ready (live state loaded) when this resolves. */
 export async function startGateway(db, port, extra = []) {
   const child = run(["serve", "--listen", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, ...extra]);
@@ -178,3 +191,10 @@ export function writeBar(db, { symbol, exchange, at, close }) {
     ON CONFLICT (symbol, exchange, "interval", "datetime") DO UPDATE SET close_price = excluded.close_price,
       high_price = excluded.high_price, low_price = excluded.low_price, open_price = excluded.open_price`);
 }
+
+/** Seqs of the feed's rows, top to bottom. */
+export const feedSeqs = (page) => page.$$eval("#feed li[data-seq]", (lis) => lis.map((li) => Number(li.dataset.seq)));
+/** The connection state shown (`data-state` of #conn). */
+export const connState = (page) => page.$eval("#conn", (n) => n.dataset.state);
+/** The chart's candles, markers and visible range as drawn (see chart.js `inspect`). */
+export const inspectChart = (page) => page.evaluate(() => window.signalgate?.chart.inspect());
