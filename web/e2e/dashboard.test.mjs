@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { createRequire } from "node:module";
 import {
-  ARTIFACTS, connState, feedSeqs, freePort, inspectChart, launchBrowser, screenshot, sql,
+  closeAll, openPage, ARTIFACTS, connState, feedSeqs, freePort, inspectChart, screenshot, sql,
   startDemoWithHistory, startGateway, tempDir, waitFor, writeBar, writeEvent, writeOlderBars,
   writeSnapshot,
 } from "./harness.mjs";
@@ -29,17 +29,10 @@ describe("dashboard (UTC bars)", () => {
     writeOlderBars(db, "rb2405", "SHFE", 1200);
     port = await freePort();
     gw = await startGateway(db, port);
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
-    page.on("pageerror", (err) => console.error("page error:", err));
+    ({ browser, page } = await openPage());
   });
 
-  after(async () => {
-    await browser?.close();
-    await gw?.stop();
-    await demo?.stop();
-    tmp?.cleanup();
-  });
+  after(() => closeAll({ browser, gw, demo, tmp }));
 
   test("first paint: sidebar, instruments table and candles within 5 s", async () => {
     const t0 = Date.now();

@@ -4,7 +4,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  feedSeqs, freePort, launchBrowser, sql, startDemo, startGateway, tempDir, waitFor, writeEvent,
+  closeAll, openPage, feedSeqs, freePort, sql, startDemo, startGateway, tempDir, waitFor, writeEvent,
 } from "./harness.mjs";
 
 describe("dashboard (empty database)", () => {
@@ -14,16 +14,10 @@ describe("dashboard (empty database)", () => {
     tmp = tempDir();
     db = path.join(tmp.dir, "e2e-empty.db");
     gw = await startGateway(db, await freePort()); // applies the migrations
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
+    ({ browser, page } = await openPage());
   });
 
-  after(async () => {
-    await browser?.close();
-    await gw?.stop();
-    await demo?.stop();
-    tmp?.cleanup();
-  });
+  after(() => closeAll({ browser, gw, demo, tmp }));
 
   test("says there is nothing yet, then shows the strategies when they start writing", async () => {
     await page.goto(`${gw.url}/`);

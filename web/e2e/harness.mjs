@@ -163,6 +163,22 @@ export async function launchBrowser() {
   return { context, close };
 }
 
+/** A fresh browser and a page whose script errors are printed. */
+export async function openPage() {
+  const browser = await launchBrowser();
+  const page = await browser.context.newPage();
+  page.on("pageerror", (err) => console.error("page error:", err));
+  return { browser, page };
+}
+
+/** Stops whatever a test file started (any of them may be missing). */
+export async function closeAll({ browser, gw, demo, tmp }) {
+  await browser?.close();
+  await gw?.stop();
+  await demo?.stop();
+  tmp?.cleanup();
+}
+
 /** Saves a screenshot into web/e2e/artifacts/ (gitignored). */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });

@@ -4,7 +4,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  freePort, inspectChart, launchBrowser, screenshot, sql, startDemoWithHistory, startGateway,
+  closeAll, openPage, freePort, inspectChart, screenshot, sql, startDemoWithHistory, startGateway,
   tempDir, waitFor, writeEvent,
 } from "./harness.mjs";
 
@@ -17,16 +17,10 @@ describe("dashboard (bars stored in Asia/Shanghai)", () => {
     db = path.join(tmp.dir, "e2e-tz.db");
     demo = await startDemoWithHistory(db, [...TZ, "--demo-tick-ms", "1000", "--demo-history", "120"]);
     gw = await startGateway(db, await freePort(), TZ);
-    browser = await launchBrowser();
-    page = await browser.context.newPage();
+    ({ browser, page } = await openPage());
   });
 
-  after(async () => {
-    await browser?.close();
-    await gw?.stop();
-    await demo?.stop();
-    tmp?.cleanup();
-  });
+  after(() => closeAll({ browser, gw, demo, tmp }));
 
   test("markers sit on the candle of their bar", async () => {
     // A bar as VnPy stored it: naive Shanghai time (UTC+8, no DST).
