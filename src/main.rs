@@ -8,7 +8,19 @@ use signalgate::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with every distinct cause; no backtrace, no repeated messages.
+            let chain: &(dyn std::error::Error + 'static) = err.as_ref();
+            eprintln!("Error: {}", telemetry::error_chain(chain));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = config::load()?;
     telemetry::init(cli.config.log_format);
     let config = cli.config;

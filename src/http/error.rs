@@ -75,7 +75,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let Self::Internal(err) = &self {
-            tracing::error!(error = ?err, "request failed");
+            // One line with the whole cause chain (`a: b: c`).
+            let chain: &(dyn std::error::Error + 'static) = err.as_ref();
+            tracing::error!(error = %crate::telemetry::error_chain(chain), "request failed");
         }
         let message = match &self {
             Self::Unavailable => "the database is unreachable; try again shortly".to_owned(),

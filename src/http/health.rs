@@ -1,6 +1,8 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (the database answers, the live state
 //! is loaded and the poller completed a poll recently — a wedged poller must not look ready).
 
+use std::time::Duration;
+
 use axum::{
     Json, Router,
     extract::State,
@@ -18,12 +20,15 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
+/// `/readyz` answers within this bound even when the pool's acquire timeout is long: a probe
+/// that hangs is as bad as one that fails.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
+        tracing::debug!(error = %err, "readiness: database not available");
+        return Err(ApiError::Unavailable);
+    }
     let since = state.poller.since_last_poll();
     let last_poll_ms = since.map(|d| d.as_millis() as u64);
     let polling = since.is_some_and(|d| d <= state.poll_stale_after);

@@ -58,13 +58,17 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api())
         .merge(health::router())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("http", method = %req.method(), route)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("http", method = %req.method(), route)
+                })
+                // `ApiError` logs each failure once, at the right level (a 503 is an expected
+                // outage, not an error); the layer would add a second, ERROR line.
+                .on_failure(()),
         )
         .with_state(state)
 }

@@ -1,15 +1,29 @@
-//! Storage: one [`Store`] trait for everything the gateway reads (and the demo writes), one sqlx
-//! implementation per backend, picked by the URL scheme (`mysql://`, `postgres://`, `sqlite://`).
+//! Storage: one [`Store`] trait for everything the gateway reads (and the demo writes), one
+//! generic sqlx implementation, the backend picked by the URL scheme (`mysql://`, `postgres://`,
+//! `sqlite://`).
 //!
 //! Every query is parameterised. Times cross this boundary as `DateTime<Utc>` for the signal
 //! tables and as naive local times for VnPy's bar tables (the caller converts with
 //! `--bars-timezone`).
+//!
+//! # Layout
+//! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
+//! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
+//! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
+//! - `backend.rs`: the `Backend` trait (what differs per backend) and the sqlx glue.
+//! - `mysql.rs`, `postgres.rs`, `sqlite.rs`: connect options; PostgreSQL's time columns and
+//!   `LISTEN`.
+//! - `error.rs`: [`StoreError`].
 
+mod backend;
+mod dialect;
 mod error;
 mod mysql;
 mod postgres;
 mod query;
+mod sql;
 mod sqlite;
+mod write;
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,7 +36,13 @@ use crate::domain::{
     Bar, Event, EventType, Interval, Snapshot, VariantSummary, VtSymbol, local_to_utc,
 };
 
-pub use error::StoreError;
+pub use error::{StoreError, Unavailable, UnavailableKind};
+use sql::SqlStore;
+
+/// How long [`Store::ping`] waits for a connection and the answer, so that `/readyz` answers
+/// promptly even when the pool's acquire timeout is long: well under the few seconds readiness
+/// probes are usually given.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connection pool settings (from the CLI / config file).
 #[derive(Debug, Clone)]
@@ -221,8 +241,13 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Reverts the latest applied migration; returns false if none was applied.
     async fn migrate_down(&self) -> Result<bool, StoreError>;
-    /// A trivial round trip (`SELECT 1`).
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Readiness: succeeds only if the signal tables can be read, within [`PING_TIMEOUT`] (not
+    /// the pool's acquire timeout, which may be long); otherwise [`StoreError::Unavailable`].
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ping_within(PING_TIMEOUT).await
+    }
+    /// [`Store::ping`] within `timeout`.
+    async fn ping_within(&self, timeout: Duration) -> Result<(), StoreError>;
     /// Variants with their instances, from the snapshot and sequence tables.
     async fn variants(&self) -> Result<Vec<VariantSummary>, StoreError>;
     /// Snapshots of one variant (or all), ordered by variant and instance.
@@ -251,14 +276,15 @@ pub trait Store: Send + Sync + 'static {
         vt_symbol: &VtSymbol,
         interval: Interval,
     ) -> Result<Option<NaiveDateTime>, StoreError>;
-    /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`)
-    /// until the future is dropped; the default returns at once (timer polling only).
+    /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`),
+    /// until the future is dropped or the store is closed; spawns nothing. Backends without
+    /// change notifications (the default) return at once: timer polling only.
     async fn listen_changes(&self, wake: Arc<Notify>) {
         let _ = wake;
     }
-    /// Closes the pool and waits for its connections to end.
+    /// Closes the pool and waits until every connection has ended.
     async fn close(&self);
-    /// Whether [`Store::close`] has run.
+    /// Whether [`Store::close`] was called.
     fn is_closed(&self) -> bool;
 }
 
@@ -272,9 +298,9 @@ impl std::fmt::Debug for dyn Store {
 pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
     match scheme {
-        "mysql" | "mariadb" => Ok(Arc::new(mysql::MySqlStore::connect(url, opts).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(url, opts).await?)),
-        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::connect(url, opts).await?)),
+        "mysql" | "mariadb" => Ok(Arc::new(SqlStore::<sqlx::MySql>::connect(url, opts)?)),
+        "postgres" | "postgresql" => Ok(Arc::new(SqlStore::<sqlx::Postgres>::connect(url, opts)?)),
+        "sqlite" => Ok(Arc::new(SqlStore::<sqlx::Sqlite>::connect(url, opts)?)),
         _ => Err(StoreError::BadUrl(format!(
             "unsupported database URL scheme '{scheme}'; use mysql://, postgres:// or sqlite://"
         ))),
@@ -299,59 +325,6 @@ pub fn redact_url(url: &str) -> String {
     } else {
         format!("{scheme}://{authority}")
     }
-}
-
-/// Reverts the newest applied migration of `migrator` on `pool`; false if none was applied.
-macro_rules! undo_last {
-    ($migrator:expr, $pool:expr) => {{
-        let applied: Vec<i64> = match sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations ORDER BY version DESC LIMIT 2",
-        )
-        .fetch_all($pool)
-        .await
-        {
-            Ok(v) => v,
-            // No bookkeeping table yet: nothing was ever applied.
-            Err(sqlx::Error::Database(_)) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        match applied.first() {
-            None => Ok(false),
-            Some(_) => {
-                let target = applied.get(1).copied().unwrap_or(0);
-                $migrator.undo($pool, target).await?;
-                Ok(true)
-            }
-        }
-    }};
-}
-pub(crate) use undo_last;
-
-/// Groups `(variant, instance_id, updated_at)` rows plus event-only variants into summaries.
-pub(crate) fn summarise(
-    rows: Vec<(String, String, DateTime<Utc>)>,
-    event_variants: Vec<String>,
-) -> Vec<VariantSummary> {
-    use std::collections::BTreeMap;
-    let mut map: BTreeMap<String, (Vec<String>, Option<DateTime<Utc>>)> = BTreeMap::new();
-    for (variant, instance, updated) in rows {
-        let entry = map.entry(variant).or_default();
-        entry.0.push(instance);
-        entry.1 = entry.1.max(Some(updated));
-    }
-    for variant in event_variants {
-        map.entry(variant).or_default();
-    }
-    map.into_iter()
-        .map(|(variant, (mut instances, updated))| {
-            instances.sort();
-            VariantSummary {
-                variant,
-                instances,
-                updated_at: updated.as_ref().map(crate::domain::fmt_time),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

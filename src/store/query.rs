@@ -1,270 +1,248 @@
-//! SQL shared by the three backends. The statements differ only in placeholders (`?` vs `$n`),
-//! identifier quoting and how the payload column is read as text, so they are built here once
-//! from a [`Dialect`]; each backend binds the [`Param`]s with its own time representation.
+//! SQL text shared by the three backends: the statement builder and the reads. Statements
+//! differ only in placeholders (`?` vs `$n`), identifier quoting, how JSON is read and how names
+//! are compared, so they are built here once from a [`Dialect`]; the driver glue binds the
+//! [`Param`]s in the dialect's time representation. Writes are in `write.rs`.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{BarQuery, BarSeries, EventQuery, StoredBar};
-use crate::domain::{Event, Snapshot, parse_payload};
-
-/// How a backend spells things.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Dialect {
-    /// `$1, $2, ..` (PostgreSQL) instead of `?`.
-    pub dollar: bool,
-    /// Identifier quote character for VnPy's reserved-word columns (`interval`, `datetime`).
-    pub quote: char,
-    /// Expression that reads `payload_json` as text.
-    pub payload: &'static str,
-}
-
-pub(crate) const MYSQL: Dialect = Dialect {
-    dollar: false,
-    quote: '`',
-    payload: "CAST(payload_json AS CHAR)",
-};
-pub(crate) const POSTGRES: Dialect = Dialect {
-    dollar: true,
-    quote: '"',
-    payload: "payload_json::text",
-};
-pub(crate) const SQLITE: Dialect = Dialect {
-    dollar: false,
-    quote: '"',
-    payload: "CAST(payload_json AS TEXT)",
-};
+use super::{BarQuery, BarSeries, EventQuery, dialect::Dialect};
+use crate::domain::{Interval, VtSymbol};
 
 /// A bind parameter; backends convert times to their own column type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Param {
     Str(String),
+    OptStr(Option<String>),
+    /// JSON text for a JSON column.
+    Json(String),
     I64(i64),
+    OptI32(Option<i32>),
+    F64(f64),
+    /// A UTC instant (signal tables).
     Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    /// A naive time in the bars' zone (VnPy's tables).
     Naive(NaiveDateTime),
 }
 
 /// A statement with its parameters in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<Param>,
+    dialect: Dialect,
 }
 
 impl Sql {
-    fn bind(&mut self, d: Dialect, p: Param) -> String {
-        self.params.push(p);
-        if d.dollar {
-            format!("${}", self.params.len())
-        } else {
-            "?".to_owned()
+    pub(super) fn new(dialect: Dialect, text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            params: Vec::new(),
+            dialect,
         }
+    }
+
+    /// Appends a placeholder for `p`.
+    fn bind(&mut self, p: Param) -> &mut Self {
+        let cast = if matches!(p, Param::Json(_)) {
+            self.dialect.json_cast()
+        } else {
+            ""
+        };
+        self.params.push(p);
+        if self.dialect.dollar() {
+            self.text += &format!("${}{cast}", self.params.len());
+        } else {
+            self.text += "?";
+        }
+        self
+    }
+
+    pub(super) fn push(&mut self, text: &str) -> &mut Self {
+        self.text += text;
+        self
+    }
+
+    /// ` AND <col> = <value>`, byte for byte on every backend.
+    fn and_eq(&mut self, col: &str, value: &str) -> &mut Self {
+        self.and_in(col, std::slice::from_ref(&value))
+    }
+
+    /// ` AND <col> IN (<values>)`, byte for byte on every backend. MySQL's default collations
+    /// ignore case and trailing spaces, so there the indexed comparison is followed by a binary
+    /// one: the index still narrows the rows, the binary test keeps only exact matches.
+    fn and_in(&mut self, col: &str, values: &[&str]) -> &mut Self {
+        self.push(&format!(" AND {col}")).one_of(values);
+        if self.dialect.binary_compare() {
+            self.push(&format!(" AND CAST({col} AS BINARY)"))
+                .one_of(values);
+        }
+        self
+    }
+
+    /// ` = <p>` or ` IN (<p>, ..)`.
+    fn one_of(&mut self, values: &[&str]) -> &mut Self {
+        let params = values.iter().map(|v| Param::Str((*v).to_owned()));
+        match values.len() {
+            1 => self.push(" = ").list(params),
+            _ => self.push(" IN (").list(params).push(")"),
+        }
+    }
+
+    /// `<p>, <p>, ..` separated by commas.
+    pub(super) fn list(&mut self, params: impl IntoIterator<Item = Param>) -> &mut Self {
+        for (i, p) in params.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(p);
+        }
+        self
     }
 }
 
-pub(crate) fn snapshot_select(d: Dialect) -> String {
-    format!(
-        "SELECT variant, instance_id, version, updated_at, bar_dt, bar_interval, bar_window, \
-         {} AS payload FROM monitor_signal_snapshot",
-        d.payload
+/// `name` quoted as an identifier.
+pub(super) fn quoted(d: Dialect, name: &str) -> String {
+    format!("{0}{name}{0}", d.quote())
+}
+
+/// The oldest and newest instants every backend can store and compare the same way: MySQL's
+/// `DATETIME` range; SQLite's text times only sort correctly with four-digit years.
+fn storable() -> (NaiveDateTime, NaiveDateTime) {
+    let min = NaiveDateTime::parse_from_str("1000-01-01 00:00:00", "%Y-%m-%d %H:%M:%S");
+    let max = NaiveDateTime::parse_from_str("9999-12-31 23:59:59.999999", "%Y-%m-%d %H:%M:%S%.f");
+    (
+        min.unwrap_or(NaiveDateTime::MIN),
+        max.unwrap_or(NaiveDateTime::MAX),
     )
 }
 
-pub(crate) fn snapshots_sql(d: Dialect, variant: Option<&str>) -> Sql {
-    let mut sql = Sql::default();
-    let mut text = snapshot_select(d);
-    if let Some(v) = variant {
-        let p = sql.bind(d, Param::Str(v.to_owned()));
-        text.push_str(&format!(" WHERE variant = {p}"));
+/// Brings an inclusive range into the storable range so every backend answers alike: `None` if
+/// no storable time can match, otherwise the bounds clamped.
+pub(crate) fn clamp_range(
+    start: Option<NaiveDateTime>,
+    end: Option<NaiveDateTime>,
+) -> Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> {
+    let (min, max) = storable();
+    if start.is_some_and(|s| s > max) || end.is_some_and(|e| e < min) {
+        return None;
     }
-    text.push_str(" ORDER BY variant, instance_id");
-    sql.text = text;
+    Some((start.map(|s| s.max(min)), end.map(|e| e.min(max))))
+}
+
+pub(crate) fn snapshots_sql(d: Dialect, variant: Option<&str>) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT variant, instance_id, version, updated_at, bar_dt, bar_interval, bar_window, \
+             {} AS payload FROM monitor_signal_snapshot WHERE 1 = 1",
+            d.payload()
+        ),
+    );
+    if let Some(v) = variant {
+        sql.and_eq("variant", v);
+    }
+    sql.push(" ORDER BY variant, instance_id");
     sql
 }
 
-pub(crate) fn events_sql(d: Dialect, q: &EventQuery) -> Sql {
-    let mut sql = Sql::default();
-    let mut text = format!(
-        "SELECT id, seq, variant, instance_id, vt_symbol, bar_dt, event_type, event_key, \
-         created_at, {} AS payload FROM monitor_signal_event WHERE variant = ",
-        d.payload
+/// The events query, or `None` when the time bounds exclude every storable time.
+pub(crate) fn events_sql(d: Dialect, q: &EventQuery) -> Option<Sql> {
+    let naive = |t: Option<DateTime<Utc>>| t.map(|t| t.naive_utc());
+    let (start, end) = clamp_range(naive(q.start), naive(q.end))?;
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT id, seq, variant, instance_id, vt_symbol, bar_dt, event_type, event_key, \
+             created_at, {} AS payload FROM monitor_signal_event WHERE 1 = 1",
+            d.payload()
+        ),
     );
-    text += &sql.bind(d, Param::Str(q.variant.clone()));
-    text += " AND seq > ";
-    text += &sql.bind(d, Param::I64(q.after_seq));
+    sql.and_eq("variant", &q.variant)
+        .push(" AND seq > ")
+        .bind(Param::I64(q.after_seq));
     if !q.vt_symbols.is_empty() {
-        let marks: Vec<String> = q
-            .vt_symbols
-            .iter()
-            .map(|s| sql.bind(d, Param::Str(s.as_str().to_owned())))
-            .collect();
-        text += &format!(" AND vt_symbol IN ({})", marks.join(", "));
+        let symbols: Vec<&str> = q.vt_symbols.iter().map(|s| s.as_str()).collect();
+        sql.and_in("vt_symbol", &symbols);
     }
     if let Some(t) = q.event_type {
-        text += " AND event_type = ";
-        text += &sql.bind(d, Param::Str(t.as_str().to_owned()));
+        sql.and_eq("event_type", t.as_str());
     }
     let col = q.time_field.column();
-    if let Some(start) = q.start {
-        text += &format!(" AND {col} >= {}", sql.bind(d, Param::Time(start)));
+    if let Some(start) = start {
+        sql.push(&format!(" AND {col} >= "))
+            .bind(Param::Time(start.and_utc()));
     }
-    if let Some(end) = q.end {
-        text += &format!(" AND {col} <= {}", sql.bind(d, Param::Time(end)));
+    if let Some(end) = end {
+        sql.push(&format!(" AND {col} <= "))
+            .bind(Param::Time(end.and_utc()));
     }
-    text += " ORDER BY seq LIMIT ";
-    text += &sql.bind(d, Param::I64(i64::from(q.limit)));
-    sql.text = text;
-    sql
+    sql.push(" ORDER BY seq LIMIT ")
+        .bind(Param::I64(i64::from(q.limit)));
+    Some(sql)
+}
+
+/// `FROM dbbardata WHERE` one series.
+fn bar_series(sql: &mut Sql, vt_symbol: &VtSymbol, interval: Interval) {
+    let d = sql.dialect;
+    sql.push(" FROM dbbardata WHERE 1 = 1")
+        .and_eq("symbol", vt_symbol.symbol())
+        .and_eq("exchange", vt_symbol.exchange())
+        .and_eq(&quoted(d, "interval"), interval.as_str());
 }
 
 /// Bars ascending from `start`, or (without `start`) the latest `limit` bars descending, which
-/// the caller reverses.
-pub(crate) fn bars_sql(d: Dialect, q: &BarQuery) -> Sql {
-    let qt = |name: &str| format!("{0}{name}{0}", d.quote);
-    let mut sql = Sql::default();
-    let mut text = format!(
-        "SELECT {dt} AS bar_time, open_price, high_price, low_price, close_price, volume, turnover, \
-         open_interest FROM dbbardata WHERE symbol = ",
-        dt = qt("datetime")
+/// the caller reverses. `None` when the time bounds exclude every storable time.
+pub(crate) fn bars_sql(d: Dialect, q: &BarQuery) -> Option<Sql> {
+    let (start, end) = clamp_range(q.start, q.end)?;
+    let dt = quoted(d, "datetime");
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT {dt} AS bar_time, open_price, high_price, low_price, close_price, volume, \
+             turnover, open_interest"
+        ),
     );
-    text += &sql.bind(d, Param::Str(q.vt_symbol.symbol().to_owned()));
-    text += " AND exchange = ";
-    text += &sql.bind(d, Param::Str(q.vt_symbol.exchange().to_owned()));
-    text += &format!(" AND {} = ", qt("interval"));
-    text += &sql.bind(d, Param::Str(q.interval.as_str().to_owned()));
-    if let Some(start) = q.start {
-        text += &format!(
-            " AND {} >= {}",
-            qt("datetime"),
-            sql.bind(d, Param::Naive(start))
-        );
+    bar_series(&mut sql, &q.vt_symbol, q.interval);
+    if let Some(start) = start {
+        sql.push(&format!(" AND {dt} >= "))
+            .bind(Param::Naive(start));
     }
-    if let Some(end) = q.end {
-        text += &format!(
-            " AND {} <= {}",
-            qt("datetime"),
-            sql.bind(d, Param::Naive(end))
-        );
+    if let Some(end) = end {
+        sql.push(&format!(" AND {dt} <= ")).bind(Param::Naive(end));
     }
-    let order = if q.start.is_some() { "ASC" } else { "DESC" };
-    text += &format!(" ORDER BY {} {order} LIMIT ", qt("datetime"));
-    text += &sql.bind(d, Param::I64(i64::from(q.limit)));
-    sql.text = text;
-    sql
+    let order = if start.is_some() { "ASC" } else { "DESC" };
+    sql.push(&format!(" ORDER BY {dt} {order} LIMIT "))
+        .bind(Param::I64(i64::from(q.limit)));
+    Some(sql)
 }
 
 /// The latest bar of every series in one statement: a `UNION ALL` of one
-/// `ORDER BY datetime DESC LIMIT 1` read per series, each answered from the unique index
-/// `(symbol, exchange, interval, datetime)` by one backward probe. `series_index` says which
+/// `ORDER BY datetime DESC LIMIT 1` read per series, each answered by one backward probe of the
+/// unique index `(symbol, exchange, interval, datetime)`. Column `series_index` says which
 /// series a row belongs to (an integer literal, never user input).
 pub(crate) fn latest_bars_sql(d: Dialect, series: &[BarSeries]) -> Sql {
-    let qt = |name: &str| format!("{0}{name}{0}", d.quote);
-    let mut sql = Sql::default();
-    let mut parts = Vec::with_capacity(series.len());
+    let dt = quoted(d, "datetime");
+    let mut sql = Sql::new(d, "");
     for (i, s) in series.iter().enumerate() {
-        let symbol = sql.bind(d, Param::Str(s.vt_symbol.symbol().to_owned()));
-        let exchange = sql.bind(d, Param::Str(s.vt_symbol.exchange().to_owned()));
-        let interval = sql.bind(d, Param::Str(s.interval.as_str().to_owned()));
-        parts.push(format!(
-            "SELECT * FROM (SELECT '{i}' AS series_index, {dt} AS bar_time, open_price, high_price, \
-             low_price, close_price, volume, turnover, open_interest FROM dbbardata \
-             WHERE symbol = {symbol} AND exchange = {exchange} AND {iv} = {interval} \
-             ORDER BY {dt} DESC LIMIT 1) b{i}",
-            dt = qt("datetime"),
-            iv = qt("interval"),
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT '{i}' AS series_index, {dt} AS bar_time, open_price, \
+             high_price, low_price, close_price, volume, turnover, open_interest"
         ));
+        bar_series(&mut sql, &s.vt_symbol, s.interval);
+        sql.push(&format!(" ORDER BY {dt} DESC LIMIT 1) b{i}"));
     }
-    sql.text = parts.join(" UNION ALL ");
     sql
 }
 
-/// Decodes time columns; each backend stores them differently.
-pub(crate) trait TimeCodec<R: Row> {
-    fn time(row: &R, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
-    fn opt_time(row: &R, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
-}
-
-pub(crate) fn snapshot_from_row<R, C>(row: &R) -> Result<Snapshot, sqlx::Error>
-where
-    R: Row,
-    C: TimeCodec<R>,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i32>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let variant: String = row.try_get("variant")?;
-    let instance_id: String = row.try_get("instance_id")?;
-    let what = format!("monitor_signal_snapshot {variant}/{instance_id}");
-    Ok(Snapshot {
-        version: row.try_get("version")?,
-        updated_at: C::time(row, "updated_at")?,
-        bar_dt: C::opt_time(row, "bar_dt")?,
-        bar_interval: row.try_get("bar_interval")?,
-        bar_window: row.try_get("bar_window")?,
-        payload: parse_payload(row.try_get("payload")?, &what),
-        variant,
-        instance_id,
-    })
-}
-
-pub(crate) fn event_from_row<R, C>(row: &R) -> Result<Event, sqlx::Error>
-where
-    R: Row,
-    C: TimeCodec<R>,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: i64 = row.try_get("id")?;
-    Ok(Event {
-        id,
-        seq: row.try_get("seq")?,
-        variant: row.try_get("variant")?,
-        instance_id: row.try_get("instance_id")?,
-        vt_symbol: row.try_get("vt_symbol")?,
-        bar_dt: C::opt_time(row, "bar_dt")?,
-        event_type: row.try_get("event_type")?,
-        event_key: row.try_get("event_key")?,
-        created_at: C::time(row, "created_at")?,
-        payload: parse_payload(
-            row.try_get("payload")?,
-            &format!("monitor_signal_event id={id}"),
-        ),
-    })
-}
-
-pub(crate) fn bar_from_row<R>(row: &R, datetime: NaiveDateTime) -> Result<StoredBar, sqlx::Error>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok(StoredBar {
-        datetime,
-        open: row.try_get("open_price")?,
-        high: row.try_get("high_price")?,
-        low: row.try_get("low_price")?,
-        close: row.try_get("close_price")?,
-        volume: row.try_get("volume")?,
-        turnover: row.try_get("turnover")?,
-        open_interest: row.try_get("open_interest")?,
-    })
-}
-
-/// The `series_index` column of a [`latest_bars_sql`] row.
-pub(crate) fn series_index<R>(row: &R) -> Result<usize, sqlx::Error>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let raw: String = row.try_get("series_index")?;
-    raw.parse().map_err(|e| sqlx::Error::ColumnDecode {
-        index: "series_index".to_owned(),
-        source: Box::new(e),
-    })
+/// The newest bar time of a series, as column `t`.
+pub(crate) fn last_bar_sql(d: Dialect, vt_symbol: &VtSymbol, interval: Interval) -> Sql {
+    let mut sql = Sql::new(d, format!("SELECT MAX({}) AS t", quoted(d, "datetime")));
+    bar_series(&mut sql, vt_symbol, interval);
+    sql
 }
 
 pub(crate) const POLL_SEQS: &str = "SELECT variant, v FROM monitor_signal_seq";
@@ -273,65 +251,11 @@ pub(crate) const POLL_VERSIONS: &str =
 pub(crate) const VARIANT_ROWS: &str =
     "SELECT variant, instance_id, updated_at FROM monitor_signal_snapshot";
 pub(crate) const SEQ_VARIANTS: &str = "SELECT variant FROM monitor_signal_seq";
+/// Readiness: cheap (the planner sees `1 = 0`) but fails unless every signal table exists.
+pub(crate) const PING: &str = "SELECT 1 FROM monitor_signal_snapshot WHERE 1 = 0 \
+     UNION ALL SELECT 1 FROM monitor_signal_event WHERE 1 = 0 \
+     UNION ALL SELECT 1 FROM monitor_signal_seq WHERE 1 = 0";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{EventType, VtSymbol};
-
-    #[test]
-    fn event_sql_binds_in_order() {
-        let mut q = EventQuery::after("v1", 7, 50);
-        q.vt_symbols = vec![
-            VtSymbol::parse("a.X").unwrap(),
-            VtSymbol::parse("b.Y").unwrap(),
-        ];
-        q.event_type = Some(EventType::Signal);
-        let sql = events_sql(POSTGRES, &q);
-        assert!(
-            sql.text
-                .contains("variant = $1 AND seq > $2 AND vt_symbol IN ($3, $4)")
-        );
-        assert!(
-            sql.text.contains("event_type = $5 ORDER BY seq LIMIT $6"),
-            "{}",
-            sql.text
-        );
-        assert_eq!(sql.params.len(), 6);
-        let sql = events_sql(MYSQL, &q);
-        assert!(sql.text.contains("vt_symbol IN (?, ?)"));
-    }
-
-    #[test]
-    fn latest_bars_sql_is_one_statement_with_one_read_per_series() {
-        let series = [
-            BarSeries {
-                vt_symbol: VtSymbol::parse("rb2405.SHFE").unwrap(),
-                interval: crate::domain::Interval::Minute,
-            },
-            BarSeries {
-                vt_symbol: VtSymbol::parse("IF2406.CFFEX").unwrap(),
-                interval: crate::domain::Interval::Hour,
-            },
-        ];
-        let sql = latest_bars_sql(POSTGRES, &series);
-        assert_eq!(sql.text.matches(" UNION ALL ").count(), 1);
-        assert!(
-            sql.text.contains("SELECT '1' AS series_index"),
-            "{}",
-            sql.text
-        );
-        assert!(
-            sql.text
-                .contains("symbol = $4 AND exchange = $5 AND \"interval\" = $6"),
-            "{}",
-            sql.text
-        );
-        assert_eq!(sql.params.len(), 6);
-        assert!(
-            latest_bars_sql(MYSQL, &series)
-                .text
-                .contains("`interval` = ?")
-        );
-    }
-}
+#[path = "query_tests.rs"]
+mod tests;

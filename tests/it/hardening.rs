@@ -180,11 +180,16 @@ impl RawSocket {
     }
 
     async fn send(&mut self, text: String) {
+        assert!(self.try_send(text).await, "send");
+    }
+
+    /// Sends, reporting whether the connection took it (the server may close it mid-send).
+    async fn try_send(&mut self, text: String) -> bool {
         use futures::SinkExt;
         self.0
             .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
             .await
-            .expect("send");
+            .is_ok()
     }
 
     /// The next text frame, answering pings; `None` when the connection ends.
@@ -197,7 +202,8 @@ impl RawSocket {
                 .ok()?;
             match msg {
                 tokio_tungstenite::tungstenite::Message::Text(t) if t.as_str() == "2" => {
-                    self.send("3".into()).await;
+                    // A pong may find the connection already closed by the server.
+                    self.try_send("3".into()).await;
                 }
                 tokio_tungstenite::tungstenite::Message::Text(t) => return Some(t.to_string()),
                 tokio_tungstenite::tungstenite::Message::Close(_) => return None,

@@ -2,9 +2,14 @@
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
 mod bars;
+mod cli;
 mod common;
 mod hardening;
 mod lifecycle;
 mod realtime;
 mod rest;
+mod rest_fuzz;
 mod schema;
+mod store;
+mod store_backends;
+mod store_data;

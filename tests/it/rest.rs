@@ -23,7 +23,8 @@ use crate::{
 backend_tests!(
     first_paint_endpoints,
     bad_input_gets_4xx_naming_the_parameter,
-    health_endpoints
+    health_endpoints,
+    dropped_tables_are_503_everywhere
 );
 
 fn is_rfc3339_micros(v: &Value) -> bool {
@@ -503,4 +504,105 @@ async fn sqlite_dashboard_assets_are_served() {
     let missing = get("/js/nope.js".into(), None).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     app.finish().await;
+}
+
+/// The routes a dashboard calls; every one must answer 503 `database_unavailable` when the
+/// database is not available, whatever the reason.
+const DB_ROUTES: &[&str] = &[
+    "/api/variants",
+    "/api/events/v",
+    "/api/bars?vt_symbol=a.B&interval=1m",
+];
+
+async fn assert_all_unavailable(app: &crate::common::app::TestApp, why: &str, routes: &[&str]) {
+    for path in routes {
+        let (s, body) = app.get(path).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{why}: {path}: {body}");
+        assert_eq!(
+            body["error"]["code"], "database_unavailable",
+            "{why}: {path}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (s, _) = app.get("/readyz").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{why}: /readyz");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{why}: /readyz took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Tables dropped under a running gateway: every route is 503, and /readyz says so promptly.
+async fn dropped_tables_are_503_everywhere(b: Backend) {
+    let app = spawn_app_with(TestDb::create(b).await, |c| {
+        c.database.db_acquire_timeout_ms = 10_000;
+    })
+    .await;
+    assert!(app.store.migrate_down().await.expect("down 0002"));
+    assert!(app.store.migrate_down().await.expect("down 0001"));
+    // VnPy's bar tables are never dropped by `migrate --down`: bars keep working.
+    assert_all_unavailable(&app, "tables dropped", &DB_ROUTES[..2]).await;
+    let (s, _) = app.get(DB_ROUTES[2]).await;
+    assert_eq!(s, StatusCode::OK, "bars still served");
+    app.store.migrate().await.expect("migrate again");
+    wait_for("ready again", Duration::from_secs(30), || async {
+        (app.get("/readyz").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    app.finish().await;
+}
+
+/// Credentials the server refuses: 503 on every route, never 500.
+async fn refused_credentials_are_503_everywhere(b: Backend) {
+    let db = TestDb::create(b).await;
+    let mut config = crate::common::app::test_config(&db);
+    let bad = match b {
+        Backend::MySql => db.url.replacen("root@", "root:wrong-password@", 1),
+        _ => db.url.replacen("postgres@", "no_such_role@", 1),
+    };
+    config.database.database_url = Some(signalgate::config::DatabaseUrl::new(bad));
+    config.database.db_acquire_timeout_ms = 10_000;
+    let app = signalgate::Application::build(
+        config,
+        signalgate::BuildOptions {
+            migrate: false,
+            demo: None,
+        },
+    )
+    .await
+    .expect("builds without the database");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    for path in DB_ROUTES
+        .iter()
+        .chain(["/readyz", "/api/snapshot/v"].iter())
+    {
+        let resp = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "database_unavailable", "{path}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_refused_credentials_are_503_everywhere() {
+    refused_credentials_are_503_everywhere(Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_refused_credentials_are_503_everywhere() {
+    refused_credentials_are_503_everywhere(Backend::Postgres).await;
 }

@@ -1,14 +1,21 @@
 //! A writer that behaves like a strategy process: plain SQL on the seed columns only (never
 //! `seq` or `version`), events inserted idempotently, optionally inside a transaction held open
 //! for a while (so commits land out of `id` order).
+//!
+//! Snapshot upserts go through the gateway's own store (the statement its demo writer uses);
+//! event transactions and reads through a [`Raw`] connection. Only the placeholder style and the
+//! event insert differ per backend.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{MySqlPool, PgPool, SqlitePool};
+use signalgate::store::{self, NewSnapshot, PoolOptions, Store};
 
-use super::{Backend, TestDb};
+use super::{
+    Backend, TestDb,
+    db::{Arg, Raw, Stmt},
+};
 
 /// A seed-column event: the same shape the store's demo writer uses.
 pub type Ev = signalgate::store::NewEvent;
@@ -28,74 +35,61 @@ pub fn ev(variant: &str, n: u64, vt_symbol: &str) -> Ev {
     }
 }
 
-enum Pool {
-    My(MySqlPool),
-    Pg(PgPool),
-    Lite(SqlitePool),
-}
-
 /// Writes straight to the test database (not through the gateway or a proxy).
 pub struct Writer {
-    pool: Pool,
-}
-
-fn lite_time(t: DateTime<Utc>) -> String {
-    t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
-const MY_EVENT: &str = "INSERT IGNORE INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-const PG_EVENT: &str = "INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (event_key) DO NOTHING";
-const LITE_EVENT: &str = "INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING";
-
-const MY_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES (?, ?, ?, NULL, '1m', 1, ?) ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at), payload_json = VALUES(payload_json)";
-const PG_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES ($1, $2, $3, NULL, '1m', 1, $4::jsonb) ON CONFLICT (variant, instance_id) DO UPDATE SET updated_at = excluded.updated_at, payload_json = excluded.payload_json";
-const LITE_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES (?, ?, ?, NULL, '1m', 1, ?) ON CONFLICT (variant, instance_id) DO UPDATE SET updated_at = excluded.updated_at, payload_json = excluded.payload_json";
-
-macro_rules! bind_event {
-    ($q:expr, $e:expr, $time:expr) => {
-        $q.bind(&$e.variant)
-            .bind(&$e.instance_id)
-            .bind(&$e.vt_symbol)
-            .bind($e.bar_dt.map($time))
-            .bind(&$e.event_type)
-            .bind(&$e.event_key)
-            .bind($time($e.created_at))
-            .bind(&$e.payload)
-    };
+    backend: Backend,
+    store: Arc<dyn Store>,
+    raw: Box<dyn Raw>,
 }
 
 impl Writer {
     /// Connects to the test database with room for `connections` concurrent writers.
     pub async fn connect(db: &TestDb, connections: u32) -> Self {
-        let pool = match db.backend {
-            Backend::MySql => Pool::My(
-                sqlx::mysql::MySqlPoolOptions::new()
-                    .max_connections(connections)
-                    .connect(&db.url)
-                    .await
-                    .expect("writer connects"),
-            ),
-            Backend::Postgres => Pool::Pg(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(connections)
-                    .connect(&db.url)
-                    .await
-                    .expect("writer connects"),
-            ),
-            Backend::Sqlite => Pool::Lite(
-                sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(connections)
-                    .connect_with(
-                        db.url
-                            .parse::<sqlx::sqlite::SqliteConnectOptions>()
-                            .expect("sqlite url")
-                            .busy_timeout(Duration::from_secs(30)),
-                    )
-                    .await
-                    .expect("writer connects"),
-            ),
+        let opts = PoolOptions {
+            max_connections: connections,
+            // Concurrent writers queue for a connection (and SQLite's write lock) this long.
+            acquire_timeout: Duration::from_secs(30),
         };
-        Self { pool }
+        Self {
+            backend: db.backend,
+            store: store::connect(&db.url, &opts).await.expect("writer store"),
+            raw: db.raw(connections).await,
+        }
+    }
+
+    /// The `n`th (1-based) placeholder.
+    fn ph(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// The idempotent event insert a strategy runs inside its own transaction.
+    fn insert_event(&self, e: &Ev) -> Stmt {
+        let marks: Vec<String> = (1..=8).map(|n| self.ph(n)).collect();
+        let (ignore, cast, conflict) = match self.backend {
+            Backend::MySql => ("IGNORE ", "", ""),
+            Backend::Postgres => ("", "::jsonb", " ON CONFLICT (event_key) DO NOTHING"),
+            Backend::Sqlite => ("", "", " ON CONFLICT (event_key) DO NOTHING"),
+        };
+        let sql = format!(
+            "INSERT {ignore}INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, \
+             event_type, event_key, created_at, payload_json) VALUES ({}{cast}){conflict}",
+            marks.join(", ")
+        );
+        let s = |v: &String| Arg::Str(v.clone());
+        let args = vec![
+            s(&e.variant),
+            s(&e.instance_id),
+            s(&e.vt_symbol),
+            Arg::Time(e.bar_dt),
+            s(&e.event_type),
+            s(&e.event_key),
+            Arg::Time(Some(e.created_at)),
+            s(&e.payload),
+        ];
+        Stmt::new(sql, args)
     }
 
     /// Inserts `events` in one transaction, holds it open for `hold`, then commits (or rolls
@@ -106,58 +100,12 @@ impl Writer {
         hold: Duration,
         commit: bool,
     ) -> Result<u64, sqlx::Error> {
-        let mut n = 0;
-        match &self.pool {
-            Pool::My(p) => {
-                let mut tx = p.begin().await?;
-                for e in events {
-                    n += bind_event!(sqlx::query(MY_EVENT), e, |t: DateTime<Utc>| t.naive_utc())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tokio::time::sleep(hold).await; // simulated strategy work inside the transaction
-                if commit {
-                    tx.commit().await?
-                } else {
-                    tx.rollback().await?
-                }
-            }
-            Pool::Pg(p) => {
-                let mut tx = p.begin().await?;
-                for e in events {
-                    n += bind_event!(sqlx::query(PG_EVENT), e, |t: DateTime<Utc>| t)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tokio::time::sleep(hold).await;
-                if commit {
-                    tx.commit().await?
-                } else {
-                    tx.rollback().await?
-                }
-            }
-            Pool::Lite(p) => {
-                let mut tx = p.begin().await?;
-                for e in events {
-                    n += bind_event!(sqlx::query(LITE_EVENT), e, lite_time)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tokio::time::sleep(hold).await;
-                if commit {
-                    tx.commit().await?
-                } else {
-                    tx.rollback().await?
-                }
-            }
-        }
-        Ok(n)
+        let stmts = events.iter().map(|e| self.insert_event(e)).collect();
+        self.raw.tx(stmts, hold, commit).await
     }
 
-    /// Inserts one event in its own transaction.
+    /// Inserts one event in its own transaction (`BEGIN`, `INSERT`, `COMMIT`, as a strategy
+    /// does); 1 if inserted, 0 if its key existed.
     pub async fn event(&self, e: &Ev) -> u64 {
         self.tx(std::slice::from_ref(e), Duration::ZERO, true)
             .await
@@ -166,138 +114,69 @@ impl Writer {
 
     /// Upserts a snapshot with the seed columns only.
     pub async fn snapshot(&self, variant: &str, instance: &str, payload: &serde_json::Value) {
-        let now = Utc::now();
-        let body = payload.to_string();
-        let r = match &self.pool {
-            Pool::My(p) => sqlx::query(MY_SNAP)
-                .bind(variant)
-                .bind(instance)
-                .bind(now.naive_utc())
-                .bind(&body)
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Pg(p) => sqlx::query(PG_SNAP)
-                .bind(variant)
-                .bind(instance)
-                .bind(now)
-                .bind(&body)
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Lite(p) => sqlx::query(LITE_SNAP)
-                .bind(variant)
-                .bind(instance)
-                .bind(lite_time(now))
-                .bind(&body)
-                .execute(p)
-                .await
-                .map(|_| ()),
+        let s = NewSnapshot {
+            variant: variant.into(),
+            instance_id: instance.into(),
+            updated_at: Utc::now(),
+            bar_dt: None,
+            bar_interval: Some("1m".into()),
+            bar_window: Some(1),
+            payload: payload.to_string(),
         };
-        r.expect("snapshot upsert");
+        self.store
+            .upsert_snapshot(&s)
+            .await
+            .expect("snapshot upsert");
+    }
+
+    /// Integer rows of `sql` with string/integer arguments.
+    async fn ints(&self, sql: String, args: Vec<Arg>) -> Vec<Vec<i64>> {
+        self.raw
+            .ints(Stmt::new(sql, args))
+            .await
+            .expect("test read")
     }
 
     /// `(seq, id)` of every event of `variant`, by seq.
     pub async fn seqs(&self, variant: &str) -> Vec<(i64, i64)> {
-        let q = "SELECT seq, id FROM monitor_signal_event WHERE variant = ";
-        match &self.pool {
-            Pool::My(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
-                    .bind(variant)
-                    .fetch_all(p)
-                    .await
-            }
-            Pool::Pg(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}$1 ORDER BY seq")))
-                    .bind(variant)
-                    .fetch_all(p)
-                    .await
-            }
-            Pool::Lite(p) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}? ORDER BY seq")))
-                    .bind(variant)
-                    .fetch_all(p)
-                    .await
-            }
-        }
-        .expect("read seqs")
+        let sql = format!(
+            "SELECT seq, id FROM monitor_signal_event WHERE variant = {} ORDER BY seq",
+            self.ph(1)
+        );
+        let rows = self.ints(sql, vec![Arg::Str(variant.into())]).await;
+        rows.into_iter().map(|r| (r[0], r[1])).collect()
     }
 
     /// `seq`s of `variant` above `after` as a poller would read them (autocommit, by seq).
     pub async fn read_after(&self, variant: &str, after: i64, by_id: bool) -> Vec<i64> {
         let col = if by_id { "id" } else { "seq" };
-        let sql = |ph1: &str, ph2: &str| {
-            format!(
-                "SELECT {col} FROM monitor_signal_event WHERE variant = {ph1} AND {col} > {ph2} ORDER BY {col}"
-            )
-        };
-        match &self.pool {
-            Pool::My(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
-                    .bind(variant)
-                    .bind(after)
-                    .fetch_all(p)
-                    .await
-            }
-            Pool::Pg(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("$1", "$2")))
-                    .bind(variant)
-                    .bind(after)
-                    .fetch_all(p)
-                    .await
-            }
-            Pool::Lite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql("?", "?")))
-                    .bind(variant)
-                    .bind(after)
-                    .fetch_all(p)
-                    .await
-            }
-        }
-        .expect("poll read")
+        let sql = format!(
+            "SELECT {col} FROM monitor_signal_event WHERE variant = {} AND {col} > {} ORDER BY {col}",
+            self.ph(1),
+            self.ph(2)
+        );
+        let args = vec![Arg::Str(variant.into()), Arg::I64(after)];
+        self.ints(sql, args)
+            .await
+            .into_iter()
+            .map(|r| r[0])
+            .collect()
     }
 
     /// Runs a raw statement (test set-up only).
     pub async fn exec(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.pool {
-            Pool::My(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
-            Pool::Pg(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
-            Pool::Lite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        }
-        .expect("exec");
+        self.raw.exec(sql).await.expect("exec");
     }
 
     /// `version` of a snapshot row.
     pub async fn version(&self, variant: &str, instance: &str) -> i64 {
-        let q = |a: &str, b: &str| {
-            format!(
-                "SELECT version FROM monitor_signal_snapshot WHERE variant = {a} AND instance_id = {b}"
-            )
-        };
-        match &self.pool {
-            Pool::My(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
-                    .bind(variant)
-                    .bind(instance)
-                    .fetch_one(p)
-                    .await
-            }
-            Pool::Pg(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(q("$1", "$2")))
-                    .bind(variant)
-                    .bind(instance)
-                    .fetch_one(p)
-                    .await
-            }
-            Pool::Lite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(q("?", "?")))
-                    .bind(variant)
-                    .bind(instance)
-                    .fetch_one(p)
-                    .await
-            }
-        }
-        .expect("read version")
+        let sql = format!(
+            "SELECT version FROM monitor_signal_snapshot WHERE variant = {} AND instance_id = {}",
+            self.ph(1),
+            self.ph(2)
+        );
+        let args = vec![Arg::Str(variant.into()), Arg::Str(instance.into())];
+        let rows = self.ints(sql, args).await;
+        rows.first().map(|r| r[0]).expect("snapshot row exists")
     }
 }

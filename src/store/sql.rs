@@ -1,0 +1,323 @@
+//! The one [`Store`] implementation, generic over the [`Backend`]: every query, row decoder and
+//! the migration bookkeeping are written once here.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::Pool;
+use tokio::sync::Notify;
+use tracing::instrument;
+
+use super::{
+    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store,
+    StoreError, StoredBar, Unavailable,
+    backend::{Backend, RowOf, prepare},
+    query::{self, Sql},
+    write,
+};
+use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol, parse_payload};
+
+/// A connection pool of backend `B`.
+pub(crate) struct SqlStore<B: Backend> {
+    pool: Pool<B>,
+}
+
+/// Reads a required UTC time column.
+fn time<B: Backend>(row: &RowOf<B>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    B::opt_time(row, col)?.ok_or_else(|| null_in(col))
+}
+
+fn null_in(col: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: col.to_owned(),
+        source: "unexpected NULL".into(),
+    }
+}
+
+fn variant_instance<B: Backend>(row: &RowOf<B>) -> Result<(String, String), sqlx::Error> {
+    Ok((B::text(row, "variant")?, B::text(row, "instance_id")?))
+}
+
+fn snapshot_from_row<B: Backend>(row: &RowOf<B>) -> Result<Snapshot, sqlx::Error> {
+    let (variant, instance_id) = variant_instance::<B>(row)?;
+    let what = format!("monitor_signal_snapshot {variant}/{instance_id}");
+    Ok(Snapshot {
+        version: B::int(row, "version")?,
+        updated_at: time::<B>(row, "updated_at")?,
+        bar_dt: B::opt_time(row, "bar_dt")?,
+        bar_interval: B::opt_text(row, "bar_interval")?,
+        bar_window: B::opt_int(row, "bar_window")?,
+        payload: parse_payload(B::text(row, "payload")?, &what),
+        variant,
+        instance_id,
+    })
+}
+
+fn event_from_row<B: Backend>(row: &RowOf<B>) -> Result<Event, sqlx::Error> {
+    let id = B::int(row, "id")?;
+    Ok(Event {
+        id,
+        seq: B::int(row, "seq")?,
+        variant: B::text(row, "variant")?,
+        instance_id: B::text(row, "instance_id")?,
+        vt_symbol: B::text(row, "vt_symbol")?,
+        bar_dt: B::opt_time(row, "bar_dt")?,
+        event_type: B::text(row, "event_type")?,
+        event_key: B::text(row, "event_key")?,
+        created_at: time::<B>(row, "created_at")?,
+        payload: parse_payload(
+            B::text(row, "payload")?,
+            &format!("monitor_signal_event id={id}"),
+        ),
+    })
+}
+
+fn bar_from_row<B: Backend>(row: &RowOf<B>) -> Result<StoredBar, sqlx::Error> {
+    let float = |col| B::float(row, col);
+    Ok(StoredBar {
+        datetime: B::opt_naive(row, "bar_time", B::DIALECT)?.ok_or_else(|| null_in("bar_time"))?,
+        open: float("open_price")?,
+        high: float("high_price")?,
+        low: float("low_price")?,
+        close: float("close_price")?,
+        volume: float("volume")?,
+        turnover: float("turnover")?,
+        open_interest: float("open_interest")?,
+    })
+}
+
+/// The `series_index` column of a [`query::latest_bars_sql`] row.
+fn series_index<B: Backend>(row: &RowOf<B>) -> Result<usize, sqlx::Error> {
+    B::text(row, "series_index")?
+        .parse()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "series_index".to_owned(),
+            source: Box::new(e),
+        })
+}
+
+/// Groups `(variant, instance_id, updated_at)` rows plus event-only variants into summaries.
+fn summarise(
+    rows: Vec<(String, String, DateTime<Utc>)>,
+    event_variants: Vec<String>,
+) -> Vec<VariantSummary> {
+    let mut map: BTreeMap<String, (Vec<String>, Option<DateTime<Utc>>)> = BTreeMap::new();
+    for (variant, instance, updated) in rows {
+        let entry = map.entry(variant).or_default();
+        entry.0.push(instance);
+        entry.1 = entry.1.max(Some(updated));
+    }
+    for variant in event_variants {
+        map.entry(variant).or_default();
+    }
+    map.into_iter()
+        .map(|(variant, (mut instances, updated))| {
+            instances.sort();
+            VariantSummary {
+                variant,
+                instances,
+                updated_at: updated.as_ref().map(crate::domain::fmt_time),
+            }
+        })
+        .collect()
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Opens the pool lazily: the first query connects, so the gateway starts even if the
+    /// database is down and reports it on `/readyz`.
+    pub(crate) fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: B::pool(url, opts)?,
+        })
+    }
+
+    async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
+        B::fetch_all(&self.pool, prepare::<B>(sql.text, sql.params)).await
+    }
+
+    async fn fetch_text(&self, text: &str) -> Result<Vec<RowOf<B>>, sqlx::Error> {
+        B::fetch_all(&self.pool, prepare::<B>(text.to_owned(), Vec::new())).await
+    }
+
+    /// Runs a query without parameters and decodes every row with `f`.
+    async fn fetch_map<T>(
+        &self,
+        text: &str,
+        f: impl Fn(&RowOf<B>) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.fetch_text(text).await?;
+        Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
+    }
+
+    async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
+        Ok(B::execute(&self.pool, prepare::<B>(sql.text, sql.params)).await?)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        B::DIALECT.name()
+    }
+
+    #[instrument(skip_all)]
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(B::migrate(&self.pool, B::DIALECT.migrator()).await?)
+    }
+
+    #[instrument(skip_all)]
+    async fn migrate_down(&self) -> Result<bool, StoreError> {
+        let text = "SELECT version FROM _sqlx_migrations ORDER BY version DESC LIMIT 2";
+        let applied = match self.fetch_text(text).await {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| B::int(r, "version"))
+                .collect::<Result<Vec<_>, _>>()?,
+            // No bookkeeping table yet: nothing was ever applied.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        if applied.is_empty() {
+            return Ok(false);
+        }
+        let target = applied.get(1).copied().unwrap_or(0);
+        B::undo(&self.pool, B::DIALECT.migrator(), target).await?;
+        Ok(true)
+    }
+
+    async fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(timeout, self.fetch_text(query::PING)).await {
+            Ok(done) => Ok(done.map(drop)?),
+            Err(_) => Err(Unavailable::timed_out().into()),
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn variants(&self) -> Result<Vec<VariantSummary>, StoreError> {
+        let rows = self
+            .fetch_map(query::VARIANT_ROWS, |r| {
+                let (variant, instance) = variant_instance::<B>(r)?;
+                Ok((variant, instance, time::<B>(r, "updated_at")?))
+            })
+            .await?;
+        let seqs = self
+            .fetch_map(query::SEQ_VARIANTS, |r| B::text(r, "variant"))
+            .await?;
+        Ok(summarise(rows, seqs))
+    }
+
+    #[instrument(skip(self))]
+    async fn snapshots(&self, variant: Option<&str>) -> Result<Vec<Snapshot>, StoreError> {
+        let rows = self
+            .fetch(query::snapshots_sql(B::DIALECT, variant))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(snapshot_from_row::<B>)
+            .collect::<Result<_, _>>()?)
+    }
+
+    #[instrument(skip_all, fields(variant = %q.variant, after_seq = q.after_seq))]
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let Some(sql) = query::events_sql(B::DIALECT, q) else {
+            return Ok(Vec::new());
+        };
+        let rows = self.fetch(sql).await?;
+        Ok(rows
+            .iter()
+            .map(event_from_row::<B>)
+            .collect::<Result<_, _>>()?)
+    }
+
+    #[instrument(skip_all, fields(vt_symbol = %q.vt_symbol))]
+    async fn bars(&self, q: &BarQuery) -> Result<Vec<StoredBar>, StoreError> {
+        let Some(sql) = query::bars_sql(B::DIALECT, q) else {
+            return Ok(Vec::new());
+        };
+        let rows = self.fetch(sql).await?;
+        let mut bars = rows
+            .iter()
+            .map(bar_from_row::<B>)
+            .collect::<Result<Vec<_>, _>>()?;
+        if q.start.is_none() {
+            bars.reverse();
+        }
+        Ok(bars)
+    }
+
+    #[instrument(skip_all, fields(series = series.len()))]
+    async fn latest_bars(
+        &self,
+        series: &[BarSeries],
+    ) -> Result<Vec<(usize, StoredBar)>, StoreError> {
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .fetch(query::latest_bars_sql(B::DIALECT, series))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((series_index::<B>(r)?, bar_from_row::<B>(r)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn poll_state(&self) -> Result<PollState, StoreError> {
+        // Versions first: a snapshot committed together with events is then never published
+        // before those events (the later seq read sees them too).
+        let versions = self
+            .fetch_map(query::POLL_VERSIONS, |r| {
+                let (variant, instance) = variant_instance::<B>(r)?;
+                Ok((variant, instance, B::int(r, "version")?))
+            })
+            .await?;
+        let seqs = self
+            .fetch_map(query::POLL_SEQS, |r| {
+                Ok((B::text(r, "variant")?, B::int(r, "v")?))
+            })
+            .await?;
+        Ok(PollState { seqs, versions })
+    }
+
+    async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError> {
+        self.execute(write::upsert_snapshot_sql(B::DIALECT, s))
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_event(&self, e: &NewEvent) -> Result<bool, StoreError> {
+        Ok(self.execute(write::insert_event_sql(B::DIALECT, e)).await? == 1)
+    }
+
+    async fn upsert_bar(&self, b: &NewBar) -> Result<(), StoreError> {
+        self.execute(write::upsert_bar_sql(B::DIALECT, b)).await?;
+        Ok(())
+    }
+
+    async fn last_bar_time(
+        &self,
+        vt_symbol: &VtSymbol,
+        interval: Interval,
+    ) -> Result<Option<NaiveDateTime>, StoreError> {
+        let rows = self
+            .fetch(query::last_bar_sql(B::DIALECT, vt_symbol, interval))
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(B::opt_naive(row, "t", B::DIALECT)?),
+            None => Ok(None),
+        }
+    }
+
+    async fn listen_changes(&self, wake: Arc<Notify>) {
+        B::listen(self.pool.clone(), wake).await;
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+}
