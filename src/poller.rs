@@ -64,7 +64,8 @@ pub struct PollerStatus {
 }
 
 impl PollerStatus {
-    fn mark_ok(&self) {
+    /// Records a completed poll (now).
+    pub fn mark_ok(&self) {
         self.last_ok_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }

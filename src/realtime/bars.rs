@@ -21,7 +21,7 @@ use serde_json::{Value, json, value::to_raw_value};
 use socketioxide::extract::SocketRef;
 use tokio_util::sync::CancellationToken;
 
-use super::{fanout::Fanout, hub::lock, protocol::ProtoError};
+use super::{fanout::Fanout, protocol::ProtoError, variant::lock};
 use crate::store::{BarSeries, Store, StoreError, StoredBar};
 
 /// Most series one socket may follow (a dashboard shows one chart; a few for split views).

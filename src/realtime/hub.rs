@@ -1,6 +1,7 @@
 //! The live state of one gateway instance: the latest snapshot of every instance (served to
-//! `/api/snapshot` and to subscribe acks) and, per variant, its [`History`] and the symbol
-//! rooms in use. Bus messages are applied here and pushed through the [`Fanout`].
+//! `/api/snapshot` and to subscribe acks) and, per variant, its history and the symbol
+//! rooms in use. Bus messages are applied to it (`apply.rs`) and pushed through the
+//! [`Fanout`](super::fanout::Fanout).
 //!
 //! # Ordering
 //! Each variant has one lock. Applying a batch and answering a subscribe both take it, and
@@ -10,29 +11,23 @@
 //! never both and never neither. Database reads happen outside the lock.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
 };
 
 use dashmap::DashMap;
 
-use super::{
-    fanout::Fanout,
-    history::History,
-    protocol::{symbol_room, variant_room},
-};
+pub use super::variant::Subscriptions;
+use super::variant::VariantState;
+pub(super) use super::variant::lock;
 use crate::{
-    bus::{EventBatch, PublishedEvent, PublishedSnapshot, StreamReset},
+    bus::PublishedSnapshot,
     poller::Seed,
-    store::{EventQuery, Store, StoreError},
+    store::{Store, StoreError},
 };
-
-/// Rows per read when refilling a gap from the database.
-const GAP_PAGE: u32 = 1000;
 
 /// Tunables of the hub.
 #[derive(Debug, Clone, Copy)]
@@ -47,78 +42,11 @@ pub struct HubLimits {
     pub max_symbols: usize,
 }
 
-/// What one socket is subscribed to: variant → rooms joined. Kept in the socket's extensions.
-#[derive(Debug, Clone, Default)]
-pub struct Subscriptions(Arc<Mutex<BTreeMap<String, Vec<String>>>>);
-
-impl Subscriptions {
-    /// The map, locked.
-    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<String>>> {
-        lock(&self.0)
-    }
-
-    /// Forgets every subscription (the socket left its rooms).
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-}
-
-/// The epoch every variant starts in; a detected reset moves it to a new, unique value.
-pub const INITIAL_EPOCH: &str = "0";
-
-/// Per-variant live state, behind the variant's lock.
-#[derive(Debug)]
-pub(super) struct VariantState {
-    /// Position and recent events.
-    pub history: History,
-    /// Which database history `history` belongs to (see [`StreamReset`]).
-    pub epoch: String,
-    /// Symbol rooms in use → how many sockets joined each (snapshot updates go to them too).
-    /// A room is forgotten when its last member leaves.
-    pub symbol_rooms: HashMap<String, usize>,
-    /// Sockets subscribed to the variant.
-    pub sockets: usize,
-}
-
-impl VariantState {
-    fn new(head: i64, capacity: usize) -> Self {
-        Self {
-            history: History::new(head, capacity),
-            epoch: INITIAL_EPOCH.to_owned(),
-            symbol_rooms: HashMap::new(),
-            sockets: 0,
-        }
-    }
-
-    /// Accounts for a socket leaving `rooms` of this variant.
-    pub fn leave(&mut self, rooms: &[String]) {
-        self.sockets = self.sockets.saturating_sub(1);
-        for room in rooms {
-            if let Some(n) = self.symbol_rooms.get_mut(room) {
-                *n -= 1;
-                if *n == 0 {
-                    self.symbol_rooms.remove(room);
-                }
-            }
-        }
-    }
-
-    /// Accounts for a socket joining `rooms` (symbol rooms are counted).
-    pub fn join(&mut self, rooms: &[String], symbol_rooms: bool) {
-        self.sockets += 1;
-        if symbol_rooms {
-            for room in rooms {
-                *self.symbol_rooms.entry(room.clone()).or_default() += 1;
-            }
-        }
-    }
-}
-
 /// The realtime hub.
 pub struct Hub {
     pub(super) store: Arc<dyn Store>,
-    limits: HubLimits,
-    snapshots: DashMap<String, BTreeMap<String, Arc<PublishedSnapshot>>>,
+    pub(super) limits: HubLimits,
+    pub(super) snapshots: DashMap<String, BTreeMap<String, Arc<PublishedSnapshot>>>,
     variants: DashMap<String, Arc<Mutex<VariantState>>>,
     loaded: AtomicBool,
 }
@@ -130,12 +58,6 @@ impl std::fmt::Debug for Hub {
             .field("loaded", &self.is_loaded())
             .finish()
     }
-}
-
-/// Locks a mutex, keeping the inner value if a panic poisoned it: a panic cannot leave this
-/// state half-updated in a way that matters more than stopping the fan-out.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Hub {
@@ -275,122 +197,5 @@ impl Hub {
     pub fn symbol_room_count(&self, variant: &str) -> usize {
         self.existing(variant)
             .map_or(0, |st| lock(&st).symbol_rooms.len())
-    }
-
-    /// Starts a new epoch for a variant whose database history went backwards: drops its ring
-    /// and cached snapshots and tells its subscribers (`stream_reset`) to start from scratch.
-    pub fn reset(&self, reset: StreamReset, fanout: &Fanout) {
-        let st_arc = self.variant(&reset.variant);
-        let mut st = lock(&st_arc);
-        st.history = History::new(reset.head, self.limits.ring_capacity);
-        st.epoch = reset.epoch.clone();
-        self.snapshots.remove(&reset.variant);
-        let json = serde_json::json!({
-            "variant": reset.variant,
-            "epoch": reset.epoch,
-            "seq": reset.head,
-        });
-        let Ok(json) = serde_json::value::to_raw_value(&json) else {
-            return;
-        };
-        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
-        rooms.push(variant_room(&reset.variant));
-        let slow = fanout.emit(rooms, "stream_reset", &json);
-        drop(st);
-        self.cut_off(slow, fanout);
-    }
-
-    /// Cuts off slow sockets and drops their subscriptions.
-    fn cut_off(&self, slow: Vec<socketioxide::extract::SocketRef>, fanout: &Fanout) {
-        for socket in &slow {
-            if let Some(subs) = socket.extensions.get::<Subscriptions>() {
-                self.detach(&subs);
-            }
-        }
-        fanout.cut_off(slow);
-    }
-
-    /// Applies a snapshot change: caches it and pushes `snapshot_update` to the variant's rooms.
-    pub fn apply_snapshot(&self, snap: Arc<PublishedSnapshot>, fanout: &Fanout) {
-        let st = self.variant(&snap.variant);
-        let st = lock(&st);
-        {
-            let mut entry = self.snapshots.entry(snap.variant.clone()).or_default();
-            if entry
-                .get(&snap.instance_id)
-                .is_some_and(|old| old.version == snap.version)
-            {
-                return; // already applied (duplicate delivery)
-            }
-            entry.insert(snap.instance_id.clone(), snap.clone());
-        }
-        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
-        rooms.push(variant_room(&snap.variant));
-        let slow = fanout.emit(rooms, "snapshot_update", &snap.json);
-        drop(st);
-        self.cut_off(slow, fanout);
-    }
-
-    /// Applies a batch of events: fills any gap from the database, appends to the history and
-    /// pushes `event_new` to the rooms, in seq order, each event once.
-    pub async fn apply_events(&self, batch: EventBatch, fanout: &Fanout) {
-        let st_arc = self.variant(&batch.variant);
-        let head = lock(&st_arc).history.head();
-        if batch.upto_seq <= head {
-            return; // nothing new (duplicate delivery)
-        }
-        let mut events = Vec::new();
-        if batch.after_seq > head {
-            // We missed (head, after_seq]: read it back before going on, so nothing is lost.
-            tracing::warn!(variant = %batch.variant, head, after_seq = batch.after_seq, "gap in event stream; filling from database");
-            events = self.fill_gap(&batch.variant, head, batch.after_seq).await;
-        }
-        events.extend(batch.events);
-        let mut st = lock(&st_arc);
-        let fresh = st.history.apply(events, batch.upto_seq);
-        let mut slow = Vec::new();
-        for p in fresh {
-            let rooms = vec![
-                variant_room(&batch.variant),
-                symbol_room(&batch.variant, &p.vt_symbol),
-            ];
-            slow.extend(fanout.emit(rooms, "event_new", &p.json));
-        }
-        drop(st);
-        self.cut_off(slow, fanout);
-    }
-
-    async fn fill_gap(&self, variant: &str, from: i64, to: i64) -> Vec<Arc<PublishedEvent>> {
-        // Retry with back-off: giving up would lose events for every subscriber.
-        let mut delay = Duration::from_millis(100);
-        let mut out = Vec::new();
-        let mut cursor = from;
-        while cursor < to {
-            match self
-                .store
-                .events(&EventQuery::after(variant, cursor, GAP_PAGE))
-                .await
-            {
-                Ok(rows) => {
-                    let done = rows.len() < GAP_PAGE as usize;
-                    for e in rows.iter().filter(|e| e.seq <= to) {
-                        cursor = e.seq;
-                        match PublishedEvent::new(e) {
-                            Ok(p) => out.push(p),
-                            Err(err) => tracing::error!(error = %err, "cannot serialise event"),
-                        }
-                    }
-                    if done {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "gap fill failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        out
     }
 }

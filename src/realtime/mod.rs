@@ -1,6 +1,8 @@
 //! Realtime push over Socket.IO (v4, namespace `/`, websocket and long-polling).
 //!
-//! - [`hub`]: the instance's live state (snapshot cache, per-variant history and lock);
+//! - [`hub`]: the instance's live state (snapshot cache, per-variant state and lock);
+//! - `apply`: applies bus messages (events, snapshots, resets) and pushes them to the rooms;
+//! - `variant`: one variant's state (history, epoch, room membership) and a socket's subscriptions;
 //! - [`history`]: one variant's head, floor and ring (pure, unit-tested);
 //! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
 //! - [`fanout`]: emitting into rooms and cutting off slow clients;
@@ -8,6 +10,7 @@
 //! - [`bars`]: live bars (`subscribe_bars`, `bar_update`) and their poller;
 //! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
 
+mod apply;
 pub mod bars;
 pub mod consumer;
 pub mod fanout;
@@ -17,6 +20,7 @@ pub mod hub;
 pub mod order;
 pub mod protocol;
 mod subscribe;
+mod variant;
 
 use std::{sync::Arc, time::Duration};
 

@@ -606,3 +606,82 @@ async fn mysql_refused_credentials_are_503_everywhere() {
 async fn postgres_refused_credentials_are_503_everywhere() {
     refused_credentials_are_503_everywhere(Backend::Postgres).await;
 }
+
+/// A poller that stops completing polls (wedged) turns `/readyz` to 503 `not_ready` once its
+/// last poll is older than the bound, although the database still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wedged_poller_is_not_ready() {
+    use std::sync::Arc;
+
+    use signalgate::{
+        http::{AppState, router},
+        poller::PollerStatus,
+        realtime::hub::{Hub, HubLimits},
+    };
+    use tower::ServiceExt;
+
+    let db = TestDb::create(Backend::Sqlite).await;
+    let store = signalgate::store::connect(
+        &db.url,
+        &signalgate::store::PoolOptions {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .expect("store");
+    store.migrate().await.expect("migrate");
+    let hub = Arc::new(Hub::new(
+        store.clone(),
+        HubLimits {
+            ring_capacity: 16,
+            resume_cap: 16,
+            max_subscriptions: 4,
+            max_symbols: 4,
+        },
+    ));
+    hub.load().await.expect("load");
+    let status = Arc::new(PollerStatus::default());
+    let app = router(AppState {
+        store: store.clone(),
+        hub,
+        bars_tz: chrono_tz::UTC,
+        poller: status.clone(),
+        poll_stale_after: Duration::from_millis(300),
+    });
+    let readyz = || async {
+        let req = axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let json: Value = serde_json::from_slice(&body).expect("json");
+        (status, json)
+    };
+    let (s, body) = readyz().await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "never polled: {body}");
+    assert_eq!(body["error"]["code"], "not_ready", "{body}");
+    status.mark_ok();
+    let (s, body) = readyz().await;
+    assert_eq!(s, StatusCode::OK, "just polled: {body}");
+    // No further polls: within a few bounds it must turn not ready.
+    let body = wait_for(
+        "readyz to notice the wedged poller",
+        Duration::from_secs(10),
+        || async {
+            let (s, body) = readyz().await;
+            (s == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+        },
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("poller")),
+        "{body}"
+    );
+    store.close().await;
+}

@@ -1,0 +1,138 @@
+//! Applying bus messages to the hub: event batches (with gap refill from the database),
+//! snapshot changes and stream resets, each pushed to the variant's rooms under its lock.
+//! Sockets that cannot keep up are detached and cut off.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    fanout::Fanout,
+    history::History,
+    hub::{Hub, Subscriptions, lock},
+    protocol::{symbol_room, variant_room},
+};
+use crate::{
+    bus::{EventBatch, PublishedEvent, PublishedSnapshot, StreamReset},
+    store::EventQuery,
+};
+
+/// Rows per read when refilling a gap from the database.
+const GAP_PAGE: u32 = 1000;
+
+impl Hub {
+    /// Starts a new epoch for a variant whose database history went backwards: drops its ring
+    /// and cached snapshots and tells its subscribers (`stream_reset`) to start from scratch.
+    pub fn reset(&self, reset: StreamReset, fanout: &Fanout) {
+        let st_arc = self.variant(&reset.variant);
+        let mut st = lock(&st_arc);
+        st.history = History::new(reset.head, self.limits.ring_capacity);
+        st.epoch = reset.epoch.clone();
+        self.snapshots.remove(&reset.variant);
+        let json = serde_json::json!({
+            "variant": reset.variant,
+            "epoch": reset.epoch,
+            "seq": reset.head,
+        });
+        let Ok(json) = serde_json::value::to_raw_value(&json) else {
+            return;
+        };
+        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
+        rooms.push(variant_room(&reset.variant));
+        let slow = fanout.emit(rooms, "stream_reset", &json);
+        drop(st);
+        self.cut_off(slow, fanout);
+    }
+
+    /// Cuts off slow sockets and drops their subscriptions.
+    fn cut_off(&self, slow: Vec<socketioxide::extract::SocketRef>, fanout: &Fanout) {
+        for socket in &slow {
+            if let Some(subs) = socket.extensions.get::<Subscriptions>() {
+                self.detach(&subs);
+            }
+        }
+        fanout.cut_off(slow);
+    }
+
+    /// Applies a snapshot change: caches it and pushes `snapshot_update` to the variant's rooms.
+    pub fn apply_snapshot(&self, snap: Arc<PublishedSnapshot>, fanout: &Fanout) {
+        let st = self.variant(&snap.variant);
+        let st = lock(&st);
+        {
+            let mut entry = self.snapshots.entry(snap.variant.clone()).or_default();
+            if entry
+                .get(&snap.instance_id)
+                .is_some_and(|old| old.version == snap.version)
+            {
+                return; // already applied (duplicate delivery)
+            }
+            entry.insert(snap.instance_id.clone(), snap.clone());
+        }
+        let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
+        rooms.push(variant_room(&snap.variant));
+        let slow = fanout.emit(rooms, "snapshot_update", &snap.json);
+        drop(st);
+        self.cut_off(slow, fanout);
+    }
+
+    /// Applies a batch of events: fills any gap from the database, appends to the history and
+    /// pushes `event_new` to the rooms, in seq order, each event once.
+    pub async fn apply_events(&self, batch: EventBatch, fanout: &Fanout) {
+        let st_arc = self.variant(&batch.variant);
+        let head = lock(&st_arc).history.head();
+        if batch.upto_seq <= head {
+            return; // nothing new (duplicate delivery)
+        }
+        let mut events = Vec::new();
+        if batch.after_seq > head {
+            // We missed (head, after_seq]: read it back before going on, so nothing is lost.
+            tracing::warn!(variant = %batch.variant, head, after_seq = batch.after_seq, "gap in event stream; filling from database");
+            events = self.fill_gap(&batch.variant, head, batch.after_seq).await;
+        }
+        events.extend(batch.events);
+        let mut st = lock(&st_arc);
+        let fresh = st.history.apply(events, batch.upto_seq);
+        let mut slow = Vec::new();
+        for p in fresh {
+            let rooms = vec![
+                variant_room(&batch.variant),
+                symbol_room(&batch.variant, &p.vt_symbol),
+            ];
+            slow.extend(fanout.emit(rooms, "event_new", &p.json));
+        }
+        drop(st);
+        self.cut_off(slow, fanout);
+    }
+
+    async fn fill_gap(&self, variant: &str, from: i64, to: i64) -> Vec<Arc<PublishedEvent>> {
+        // Retry with back-off: giving up would lose events for every subscriber.
+        let mut delay = Duration::from_millis(100);
+        let mut out = Vec::new();
+        let mut cursor = from;
+        while cursor < to {
+            match self
+                .store
+                .events(&EventQuery::after(variant, cursor, GAP_PAGE))
+                .await
+            {
+                Ok(rows) => {
+                    let done = rows.len() < GAP_PAGE as usize;
+                    for e in rows.iter().filter(|e| e.seq <= to) {
+                        cursor = e.seq;
+                        match PublishedEvent::new(e) {
+                            Ok(p) => out.push(p),
+                            Err(err) => tracing::error!(error = %err, "cannot serialise event"),
+                        }
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "gap fill failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,83 @@
+//! Per-variant state behind the variant's lock (history, epoch, room membership) and the
+//! per-socket subscription map.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use super::history::History;
+
+/// What one socket is subscribed to: variant → rooms joined. Kept in the socket's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Subscriptions(Arc<Mutex<BTreeMap<String, Vec<String>>>>);
+
+impl Subscriptions {
+    /// The map, locked.
+    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<String>>> {
+        lock(&self.0)
+    }
+
+    /// Forgets every subscription (the socket left its rooms).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// The epoch every variant starts in; a detected reset moves it to a new, unique value.
+pub const INITIAL_EPOCH: &str = "0";
+
+/// Per-variant live state, behind the variant's lock.
+#[derive(Debug)]
+pub(super) struct VariantState {
+    /// Position and recent events.
+    pub history: History,
+    /// Which database history `history` belongs to (see [`StreamReset`]).
+    pub epoch: String,
+    /// Symbol rooms in use → how many sockets joined each (snapshot updates go to them too).
+    /// A room is forgotten when its last member leaves.
+    pub symbol_rooms: HashMap<String, usize>,
+    /// Sockets subscribed to the variant.
+    pub sockets: usize,
+}
+
+impl VariantState {
+    /// A fresh state at `head` in the initial epoch.
+    pub fn new(head: i64, capacity: usize) -> Self {
+        Self {
+            history: History::new(head, capacity),
+            epoch: INITIAL_EPOCH.to_owned(),
+            symbol_rooms: HashMap::new(),
+            sockets: 0,
+        }
+    }
+
+    /// Accounts for a socket leaving `rooms` of this variant.
+    pub fn leave(&mut self, rooms: &[String]) {
+        self.sockets = self.sockets.saturating_sub(1);
+        for room in rooms {
+            if let Some(n) = self.symbol_rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    self.symbol_rooms.remove(room);
+                }
+            }
+        }
+    }
+
+    /// Accounts for a socket joining `rooms` (symbol rooms are counted).
+    pub fn join(&mut self, rooms: &[String], symbol_rooms: bool) {
+        self.sockets += 1;
+        if symbol_rooms {
+            for room in rooms {
+                *self.symbol_rooms.entry(room.clone()).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Locks a mutex, keeping the inner value if a panic poisoned it: a panic cannot leave this
+/// state half-updated in a way that matters more than stopping the fan-out.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
