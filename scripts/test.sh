@@ -5,13 +5,14 @@
 #
 # Steps:
 #   1. make sure MariaDB, PostgreSQL and Redis are installed (apt-get, only what
-#      is missing) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
+#      is missing), and nginx for the group-mode tests (they run their own) and running on 127.0.0.1 (3306 / 5432 / 6379), and that
 #      root@127.0.0.1 (MariaDB, empty password) and postgres@127.0.0.1
 #      (PostgreSQL, trust) can log in over TCP;
 #   2. drop leftover test databases (`sgt_*`) of earlier runs on the local
 #      MariaDB and PostgreSQL;
 #   3. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test;
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test (whole workspace:
+#      the gateway and loadtest/, whose smoke scenario runs a real gateway process);
 #   5. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
 #      installing nodejs and npm with apt-get if they are missing;
 #   6. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
@@ -79,12 +80,14 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# The group-mode tests start their own nginx (never the system's) in front of gateway processes.
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 if ((${#missing[@]} > 0)); then
     info "installing: ${missing[*]}"
     apt-get update
     apt-get install -y "${missing[@]}"
 else
-    info "MariaDB, PostgreSQL and Redis are installed"
+    info "MariaDB, PostgreSQL, Redis and nginx are installed"
 fi
 
 # ---------------------------------------------------------------------------
@@ -267,11 +270,13 @@ else
     section "cargo fmt --all -- --check"
     cargo fmt --all -- --check
 
-    section "cargo clippy --all-targets -- -D warnings"
-    cargo clippy --all-targets -- -D warnings
+    section "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
 
-    section "cargo test --all-targets $* -- --test-threads=4"
-    cargo test --all-targets "$@" -- --test-threads=4
+    # --workspace: also the load generator's tests (loadtest/), among them the smoke scenario
+    # (a real gateway process, a few dozen clients, lost = duplicate = 0 asserted).
+    section "cargo test --workspace --all-targets $* -- --test-threads=4"
+    cargo test --workspace --all-targets "$@" -- --test-threads=4
 fi
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 //! - [`store`]: the `Store` trait, one generic SQL implementation, per-backend differences.
 //! - [`poller`]: reads changes by `seq` / `version` and publishes them on the [`bus`].
 //! - [`bus`]: poller → every instance's realtime side; messages with a serde wire format.
+//! - [`group`]: group mode: leader election over Redis, heartbeats, degraded mode.
 //! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
 //!   Socket.IO handlers and protocol.
 //! - [`http`]: REST under `/api`, health probes, CORS, the error type.
@@ -25,6 +26,7 @@ pub mod bus;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod group;
 pub mod http;
 pub mod lifecycle;
 pub mod poller;

@@ -64,7 +64,7 @@ pub struct PollerStatus {
 }
 
 impl PollerStatus {
-    /// Records a completed poll (now).
+    /// Records a completed poll (now), or on a group follower a heartbeat from the leader.
     pub fn mark_ok(&self) {
         self.last_ok_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);

@@ -1,7 +1,8 @@
 //! Wiring: [`Application::build`] connects the store, applies migrations, loads the hub, starts
-//! the supervised background tasks (bus consumer, poller, live bars, demo writer) and binds the
-//! listener; [`Application::run_until_stopped`] serves until a shutdown future resolves, then
-//! cancels every task and waits for it, and closes the pool. Tests bind port 0 and read
+//! the supervised background tasks (bus consumer, poller — or in group mode the [`Group`] that
+//! starts and stops it —, live bars, demo writer) and binds the listener;
+//! [`Application::run_until_stopped`] serves until a shutdown future resolves, then cancels
+//! every task and waits for it, and closes the pool. Tests bind port 0 and read
 //! [`Application::local_addr`].
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -16,6 +17,7 @@ use crate::{
     bus::{Bus, LocalBus},
     config::{Config, DemoArgs},
     demo,
+    group::{Group, GroupParts, GroupStatus},
     http::{self, AppState},
     lifecycle::Supervisor,
     poller::{Poller, PollerStatus},
@@ -105,21 +107,44 @@ impl Application {
         tasks.spawn("live-bars", move |token| lb.run(f, every, token));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
-        let rx = bus.subscribe();
+        let status = Arc::new(PollerStatus::default());
+        let poller_config = config.database.poller();
+        // Group mode: the consumer also reads the Redis channel; the group decides who polls.
+        let group = match config.redis.redis_url {
+            Some(_) => Some(Group::new(
+                &config.redis,
+                GroupParts {
+                    store: store.clone(),
+                    hub: hub.clone(),
+                    local: bus.clone(),
+                    poller: poller_config,
+                    liveness: status.clone(),
+                },
+            )?),
+            None => None,
+        };
+        let group_status = group
+            .as_ref()
+            .map_or_else(|| Arc::new(GroupStatus::default()), Group::status);
+        let rx = match &group {
+            Some(g) => g.receiver(bus.subscribe()),
+            None => bus.subscribe(),
+        };
         let (h, f) = (hub.clone(), fanout.clone());
         tasks.spawn("bus-consumer", |token| consumer::run(rx, h, f, token));
 
         if let Err(err) = hub.load().await {
             tracing::warn!(error = %err, "cannot load live state yet; retrying in the background");
         }
-        let status = Arc::new(PollerStatus::default());
-        let poller_config = config.database.poller();
         let (h, s, st, sup) = (hub.clone(), store.clone(), status.clone(), tasks.clone());
         tasks.spawn("poller-bootstrap", move |token| async move {
             if load_with_retry(&h, &token).await {
-                // Runs until the application stops (group mode will stop it on losing
-                // leadership).
-                let _poller = Poller::new(s, bus, h.seed(), poller_config, st).start(&sup);
+                match group {
+                    // Runs until the application stops, starting and stopping the poller.
+                    Some(group) => group.run(sup).await,
+                    // Runs until the application stops.
+                    None => drop(Poller::new(s, bus, h.seed(), poller_config, st).start(&sup)),
+                }
             }
         });
 
@@ -137,6 +162,7 @@ impl Application {
             hub: hub.clone(),
             bars_tz,
             poller: status,
+            group: group_status,
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
         };
         let app = http::router(state)

@@ -1,7 +1,7 @@
 //! The bus between the poller and the realtime side of every instance.
 //!
-//! In one process it is [`LocalBus`]; the scale-out step puts Redis pub/sub behind the same
-//! [`Bus`] trait so one elected poller feeds every instance. Any number of consumers may
+//! In one process it is [`LocalBus`]; in group mode [`RedisBus`] puts Redis pub/sub behind the
+//! same [`Bus`] trait so one elected poller feeds every instance (wire format: [`Envelope`]). Any number of consumers may
 //! [`Bus::subscribe`]; each gets every message published after it subscribed.
 //!
 //! Messages carry enough to detect loss: an [`EventBatch`] says it holds *every* event of its
@@ -9,16 +9,20 @@
 //! knows it missed something and refills the gap from the database. A failed publish is
 //! reported to the poller, which then keeps its cursor and retries: nothing is skipped.
 
+mod envelope;
 mod local;
 mod message;
+mod redis;
 
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use futures_util::{Stream, StreamExt};
 
+pub use envelope::{Envelope, EnvelopeError, Heartbeat};
 pub use local::LocalBus;
 pub use message::{BusMessage, EventBatch, PublishedEvent, PublishedSnapshot, StreamReset};
+pub use redis::{GroupKeys, Incoming, LeaseToken, RedisBus, Terms};
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,10 @@ use clap::{
 };
 use serde::{Deserialize, Serialize};
 
+mod redis;
 mod secret;
 
+pub use redis::RedisConfig;
 pub use secret::{DatabaseUrl, redact_url};
 
 /// The embedded default database, used when no `--database-url` is given.
@@ -120,6 +122,11 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub realtime: RealtimeConfig,
+
+    /// Group mode: Redis and leader election.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub redis: RedisConfig,
 
     /// Log format; the level comes from RUST_LOG (default
     /// info,sqlx=warn,socketioxide=warn,engineioxide=warn).
@@ -381,6 +388,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (db, rt) = (&self.database, &self.realtime);
         db.bars_tz()?;
+        self.redis.validate()?;
         let positive = [
             ("--poll-interval-ms", db.poll_interval_ms),
             ("--poll-batch", u64::from(db.poll_batch)),

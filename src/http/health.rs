@@ -1,5 +1,7 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (the database answers, the live state
-//! is loaded and the poller completed a poll recently — a wedged poller must not look ready).
+//! is loaded and the poller completed a poll recently — a wedged poller must not look ready; a
+//! group follower counts the leader's heartbeats instead). The body also shows the group role
+//! and term, and per variant how far this instance is behind the database (`lag`).
 
 use std::time::Duration;
 
@@ -38,6 +40,8 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
         "database": state.store.backend(),
         "realtime": loaded,
         "last_poll_ms_ago": last_poll_ms,
+        "group": state.group.to_json(),
+        "lag": lag(&state).await?,
     });
     if polling && loaded {
         return Ok(Json(body).into_response());
@@ -55,4 +59,22 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
         Json(json!({"error": {"code": "not_ready", "message": message}, "status": body})),
     )
         .into_response())
+}
+
+/// Per variant: how many seqs the database is ahead of this instance's head.
+async fn lag(state: &AppState) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let db = state
+        .store
+        .poll_state()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    let mine = state.hub.seed().heads;
+    Ok(db
+        .seqs
+        .into_iter()
+        .map(|(variant, head)| {
+            let have = mine.get(&variant).copied().unwrap_or(0);
+            (variant, json!((head - have).max(0)))
+        })
+        .collect())
 }

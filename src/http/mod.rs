@@ -24,7 +24,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{poller::PollerStatus, realtime::hub::Hub, store::Store};
+use crate::{group::GroupStatus, poller::PollerStatus, realtime::hub::Hub, store::Store};
 pub use error::ApiError;
 
 /// Shared state of the HTTP handlers.
@@ -40,6 +40,8 @@ pub struct AppState {
     pub poller: Arc<PollerStatus>,
     /// `/readyz` fails when the poller has not completed a poll for this long.
     pub poll_stale_after: std::time::Duration,
+    /// Role and term in group mode (`standalone` otherwise).
+    pub group: Arc<GroupStatus>,
 }
 
 /// The REST API (to be nested under `/api`), with its own JSON 404 fallback.

@@ -11,7 +11,7 @@
 //! never both and never neither. Database reads happen outside the lock.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -20,9 +20,9 @@ use std::{
 
 use dashmap::DashMap;
 
-pub use super::variant::Subscriptions;
 use super::variant::VariantState;
 pub(super) use super::variant::lock;
+pub use super::variant::{INITIAL_EPOCH, Subscriptions};
 use crate::{
     bus::PublishedSnapshot,
     poller::Seed,
@@ -186,6 +186,18 @@ impl Hub {
                 self.forget_if_unused(&variant, &st);
             }
         }
+    }
+
+    /// The epoch of every variant that is not in [`INITIAL_EPOCH`] (group heartbeats carry
+    /// them, so every instance agrees on them).
+    pub fn epochs(&self) -> HashMap<String, String> {
+        self.variants
+            .iter()
+            .filter_map(|e| {
+                let epoch = lock(e.value()).epoch.clone();
+                (epoch != INITIAL_EPOCH).then(|| (e.key().clone(), epoch))
+            })
+            .collect()
     }
 
     /// How many variants the hub holds state for.

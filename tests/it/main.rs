@@ -4,6 +4,7 @@
 mod bars;
 mod cli;
 mod common;
+mod group;
 mod hardening;
 mod lifecycle;
 mod realtime;

@@ -648,6 +648,7 @@ async fn wedged_poller_is_not_ready() {
         bars_tz: chrono_tz::UTC,
         poller: status.clone(),
         poll_stale_after: Duration::from_millis(300),
+        group: Default::default(),
     });
     let readyz = || async {
         let req = axum::http::Request::get("/readyz")

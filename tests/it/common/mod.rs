@@ -1,9 +1,11 @@
 //! Test harness, zero2prod style: a fresh database per test (per backend), the gateway on port 0,
 //! typed helpers (REST, a real Socket.IO client, a writer that behaves like a strategy) and a TCP
-//! proxy to take the database away mid-test. Tracing output only with `TEST_LOG=1`.
+//! proxy to take the database away mid-test, and real processes (gateways, Redis, nginx) for
+//! group mode. Tracing output only with `TEST_LOG=1`.
 
 pub mod app;
 pub mod db;
+pub mod procs;
 pub mod proxy;
 pub mod sio;
 pub mod writer;

@@ -56,12 +56,40 @@ impl Sio {
 
     /// Connects with the given behaviour and waits for the namespace to be joined.
     pub async fn connect_mode(base: &str, mode: Mode) -> Self {
+        Self::connect_as(base, mode, None).await
+    }
+
+    /// Like [`Sio::connect_mode`], sending `X-Forwarded-For: forwarded_for` (a load balancer
+    /// that trusts it hashes on that address).
+    pub async fn connect_as(base: &str, mode: Mode, forwarded_for: Option<&str>) -> Self {
+        Self::try_connect_as(base, mode, forwarded_for)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Sio::connect_as`] that reports a failed connection instead of panicking.
+    pub async fn try_connect_as(
+        base: &str,
+        mode: Mode,
+        forwarded_for: Option<&str>,
+    ) -> Result<Self, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4, t5, t6) = (
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx,
+        );
         let stall = mode == Mode::Stall;
-        let builder = ClientBuilder::new(base)
+        let mut builder = ClientBuilder::new(base);
+        if let Some(addr) = forwarded_for {
+            builder = builder.opening_header("X-Forwarded-For", addr);
+        }
+        let builder = builder
             .namespace("/")
             .reconnect(false)
             .transport_type(if mode == Mode::Polling {
@@ -104,7 +132,7 @@ impl Sio {
                 .boxed()
             })
             .on("bar_update", move |p, _| {
-                let tx = t5.clone();
+                let tx = t6.clone();
                 async move {
                     let _ = tx.send(Msg::Bar(first(p)));
                 }
@@ -116,13 +144,27 @@ impl Sio {
                     let _ = tx.send(Msg::Closed);
                 }
                 .boxed()
+            })
+            // A connection cut without a Socket.IO disconnect (server killed, proxy closed it)
+            // only shows up as a transport error.
+            .on(Event::Error, move |_, _| {
+                let tx = t5.clone();
+                async move {
+                    let _ = tx.send(Msg::Closed);
+                }
+                .boxed()
             });
-        let client = builder.connect().await.expect("socket.io connect");
-        tokio::time::timeout(Duration::from_secs(10), conn_rx)
+        let client = builder
+            .connect()
             .await
-            .expect("namespace connect within 10 s")
-            .expect("connect signal");
-        Self { client, rx }
+            .map_err(|e| format!("socket.io connect: {e}"))?;
+        match tokio::time::timeout(Duration::from_secs(10), conn_rx).await {
+            Ok(Ok(())) => Ok(Self { client, rx }),
+            _ => {
+                let _ = client.disconnect().await;
+                Err("namespace connect within 10 s".into())
+            }
+        }
     }
 
     /// Emits `event` with `payload` and returns the ack's first argument.
@@ -134,13 +176,49 @@ impl Sio {
             .expect("ack value")
     }
 
+    /// [`Sio::request`] that returns `None` when the emit fails or no ack comes in 20 s.
+    pub async fn try_request(&self, event: &str, payload: Value) -> Option<Value> {
+        self.try_request_within(event, payload, Duration::from_secs(20))
+            .await
+    }
+
+    /// Whether the connection still answers: an unknown event gets an error ack within 2 s.
+    /// (rust_socketio reports a transport closed cleanly by the server with no event at all.)
+    pub async fn alive(&self) -> bool {
+        self.try_request_within("ping", Value::Null, Duration::from_secs(2))
+            .await
+            .is_some()
+    }
+
+    async fn try_request_within(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let rx = self.try_send(event, payload, timeout).await?;
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
+
     /// Emits `event` without waiting for its ack (requests can be pipelined); the receiver
     /// yields the ack's first argument.
     pub async fn send(&self, event: &str, payload: Value) -> oneshot::Receiver<Value> {
+        self.try_send(event, payload, Duration::from_secs(20))
+            .await
+            .expect("emit")
+    }
+
+    /// [`Sio::send`] that returns `None` when the emit fails (connection gone).
+    async fn try_send(
+        &self,
+        event: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Option<oneshot::Receiver<Value>> {
         let (tx, rx) = oneshot::channel::<Value>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         self.client
-            .emit_with_ack(event, payload, Duration::from_secs(20), move |p, _| {
+            .emit_with_ack(event, payload, timeout, move |p, _| {
                 let tx = tx.clone();
                 async move {
                     if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
@@ -155,8 +233,8 @@ impl Sio {
                 .boxed()
             })
             .await
-            .expect("emit");
-        rx
+            .ok()?;
+        Some(rx)
     }
 
     /// `subscribe` request.

@@ -6,7 +6,13 @@
 //! event transactions and reads through a [`Raw`] connection. Only the placeholder style and the
 //! event insert differ per backend.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -179,4 +185,63 @@ impl Writer {
         let rows = self.ints(sql, args).await;
         rows.first().map(|r| r[0]).expect("snapshot row exists")
     }
+}
+
+/// Writes `n` events (keys numbered from `base`) into `variant` from `writers` concurrent writers
+/// at about `rate` events/s in total, each transaction holding 1-3 events open for 0-3 ms (so commits land out of `id`
+/// order). `written` counts committed events as they land. Returns the number inserted.
+pub async fn write_paced(
+    w: Arc<Writer>,
+    variant: &str,
+    (writers, n, base): (u64, u64, u64),
+    rate: f64,
+    written: Arc<AtomicU64>,
+) -> u64 {
+    use rand::Rng;
+    let mut tasks = Vec::new();
+    for wid in 0..writers {
+        let per = n / writers + u64::from(wid < n % writers);
+        let (w, v, written) = (w.clone(), variant.to_owned(), written.clone());
+        // Two events per transaction on average: this writer's share of the rate.
+        let pause = Duration::from_secs_f64(2.0 * writers as f64 / rate);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(pause);
+            let (mut done, mut i) = (0u64, 0u64);
+            while done < per {
+                tick.tick().await; // pacing the load, not synchronisation
+                let (k, hold) = {
+                    let mut rng = rand::rng();
+                    (
+                        rng.random_range(1..=3u64).min(per - done),
+                        Duration::from_millis(rng.random_range(0..4)),
+                    )
+                };
+                let evs: Vec<_> = (0..k)
+                    .map(|j| ev(&v, base + wid * 10_000_000 + i + j, "rb2405.SHFE"))
+                    .collect();
+                i += k;
+                // A loaded shared server may time out a lock wait: retry like a strategy
+                // would (the failed transaction was rolled back; keys are idempotent).
+                let mut attempt = 0;
+                let n = loop {
+                    match w.tx(&evs, hold, true).await {
+                        Ok(n) => break n,
+                        Err(err) if attempt < 5 => {
+                            attempt += 1;
+                            eprintln!("write failed ({err}); retrying");
+                        }
+                        Err(err) => panic!("write failed 6 times: {err}"),
+                    }
+                };
+                written.fetch_add(n, Ordering::SeqCst);
+                done += n;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("writer task");
+    }
+    total
 }

@@ -1,0 +1,162 @@
+//! Scenarios and the options they share.
+//!
+//! - `idle`: memory per idle subscribed connection at several connection counts;
+//! - `fanout`: many clients on one variant, writers at a fixed rate;
+//! - `spread`: many variants, few clients each;
+//! - `burst`: like fanout, with writer spikes;
+//! - `resume`: the gateway is restarted mid-run while writers go on; every client reconnects
+//!   with `since_seq`; the time until all have caught up is measured;
+//! - `writers`: writer commits/s on the gateway's schema vs the plain seed schema;
+//! - `group`: several instances behind nginx (not implemented yet).
+
+mod idle;
+pub mod sampler;
+pub mod setup;
+mod traffic;
+mod writers;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::{report::RunReport, server::Kind};
+
+/// Which scenario to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Idle connections: gateway RSS per connection.
+    Idle,
+    /// Many clients, one variant.
+    Fanout,
+    /// Many variants, few clients each.
+    Spread,
+    /// Fan-out with writer spikes.
+    Burst,
+    /// Mass reconnect with `since_seq` after a gateway restart.
+    Resume,
+    /// Writer commits/s: gateway schema vs plain seed schema.
+    Writers,
+    /// Several instances behind nginx (not implemented yet).
+    Group,
+}
+
+/// Options shared by all scenarios. Unset sizes take the scenario's defaults.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct Opts {
+    /// Server under test.
+    #[arg(long, value_enum, default_value = "signalgate")]
+    pub server: Kind,
+    /// Command line replacing the server's default (gets PORT, DATABASE_URL, POLL_MS).
+    #[arg(long)]
+    pub server_cmd: Option<String>,
+    /// The signalgate binary (default: next to this binary, else target/release/signalgate).
+    #[arg(long, env = "LOADTEST_SIGNALGATE_BIN")]
+    pub signalgate_bin: Option<PathBuf>,
+    /// Extra argument for `signalgate serve` (repeatable), e.g. `--gateway-arg=--poll-interval-ms=50`.
+    #[arg(long = "gateway-arg", allow_hyphen_values = true)]
+    pub gateway_args: Vec<String>,
+    /// Database server without a database name; a scratch `sgt_<random>` is created on it.
+    #[arg(
+        long,
+        env = "LOADTEST_DB",
+        default_value = "mysql://root@127.0.0.1:3306"
+    )]
+    pub db: String,
+    /// Subscribed clients (idle: the largest step).
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Variants the clients and writers are spread over.
+    #[arg(long)]
+    pub variants: Option<usize>,
+    /// Events per second, all writers together.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Concurrent writers.
+    #[arg(long)]
+    pub writers: Option<usize>,
+    /// Seconds of writing.
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Hold each writer transaction open a random 0..N ms (commits land out of id order).
+    #[arg(long, default_value_t = 0)]
+    pub hold_ms: u64,
+    /// Upsert a snapshot with every k-th event of a variant (0 = never).
+    #[arg(long, default_value_t = 50)]
+    pub snapshot_every: u64,
+    /// Connect ramp: connections per second (0 = as fast as 32 parallel handshakes go).
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
+    /// The peers' poll interval in ms (signalgate's is `--gateway-arg=--poll-interval-ms=N`).
+    #[arg(long, default_value_t = 100)]
+    pub poll_ms: u64,
+    /// Idle: connection counts to measure at (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    pub idle_steps: Vec<usize>,
+    /// Burst: seconds between bursts.
+    #[arg(long, default_value_t = 2.0)]
+    pub burst_every: f64,
+    /// Burst: events released at once per burst.
+    #[arg(long, default_value_t = 200)]
+    pub burst_events: u64,
+    /// Resume: seconds the gateway stays down while the writers go on.
+    #[arg(long, default_value_t = 2.0)]
+    pub downtime: f64,
+    /// Seconds to wait for stragglers after the writers stop.
+    #[arg(long, default_value_t = 20.0)]
+    pub drain: f64,
+    /// Directory for the JSON and HTML reports.
+    #[arg(long, default_value = "loadtest/results")]
+    pub out: PathBuf,
+    /// A label for the report (default: scenario-server-backend).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// No progress bars (CI, tests).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Opts {
+    /// Defaults for use from code (tests): signalgate on the given database server.
+    pub fn new(db: &str) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            o: Opts,
+        }
+        let mut o = P::parse_from(["x"]).o;
+        o.db = db.to_owned();
+        o
+    }
+
+    /// The signalgate binary to use.
+    pub fn signalgate_bin(&self) -> PathBuf {
+        if let Some(p) = &self.signalgate_bin {
+            return p.clone();
+        }
+        let sibling = crate::server::bin_dir().join("signalgate");
+        if sibling.exists() {
+            return sibling;
+        }
+        PathBuf::from("target/release/signalgate")
+    }
+}
+
+/// Runs one scenario and returns its report (also written to `opts.out`).
+pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
+    let report = match scenario {
+        Scenario::Idle => idle::run(opts).await?,
+        Scenario::Fanout | Scenario::Spread | Scenario::Burst | Scenario::Resume => {
+            traffic::run(scenario, opts).await?
+        }
+        Scenario::Writers => writers::run(opts).await?,
+        Scenario::Group => anyhow::bail!(
+            "scenario `group` is not implemented in the load generator yet: it needs 3 gateway \
+             instances with Redis behind nginx (scale-out, see docs/deploy.md) and the Node \
+             peer with @socket.io/redis-adapter"
+        ),
+    };
+    crate::report::save(&report, &opts.out)?;
+    Ok(report)
+}

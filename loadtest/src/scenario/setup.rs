@@ -1,0 +1,247 @@
+//! What every client scenario needs: a scratch database (the gateway's schema for signalgate,
+//! the plain seed schema for the peers, as their users have it), the server
+//! under test on a free port, clients connected with a ramp, and a sampler that records the
+//! throughput timeline and the server's CPU and RSS.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::{sync::watch, task::JoinHandle};
+
+use super::Opts;
+use crate::{
+    client::{self, ClientStats, Target, Totals},
+    db::{Schema, ScratchDb},
+    ledger::Ledger,
+    server::{self, Kind, Server, ServerSpec},
+};
+
+/// Handshakes in flight while ramping up.
+const CONNECT_PARALLELISM: usize = 32;
+
+/// A database (when the server uses one) and the running server.
+pub struct Setup {
+    /// The scratch database.
+    pub db: Option<ScratchDb>,
+    server: Option<Server>,
+    port: u16,
+    spec: ServerSpec,
+    log: PathBuf,
+}
+
+impl Setup {
+    /// Creates the database, applies the gateway's schema and starts the server.
+    pub async fn start(opts: &Opts, label: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&opts.out)?;
+        let spec = ServerSpec {
+            kind: opts.server,
+            signalgate_bin: opts.signalgate_bin(),
+            cmd: opts.server_cmd.clone(),
+            extra_args: opts.gateway_args.clone(),
+            poll_ms: opts.poll_ms,
+        };
+        let db = if spec.kind.uses_db() {
+            let db = ScratchDb::create(&opts.db).await?;
+            // The peers get what their users have: the design's tables without the seq trigger.
+            let schema = if spec.kind == Kind::Signalgate {
+                Schema::Gateway
+            } else {
+                Schema::Seed
+            };
+            if let Err(e) = db.apply(schema, &spec.signalgate_bin).await {
+                db.drop_db().await;
+                return Err(e);
+            }
+            Some(db)
+        } else {
+            None
+        };
+        let log = opts.out.join(format!("{label}.server.log"));
+        let _ = std::fs::remove_file(&log);
+        let url = db.as_ref().map_or(String::new(), |d| d.url.clone());
+        let started = async {
+            let mut server = Server::start(&spec, server::free_port()?, &url, &log).await?;
+            server
+                .wait_ready(spec.kind.protocol(), Duration::from_secs(60))
+                .await?;
+            anyhow::Ok(server)
+        };
+        match started.await {
+            Ok(server) => Ok(Self {
+                db,
+                port: server.port,
+                server: Some(server),
+                spec,
+                log,
+            }),
+            Err(e) => {
+                if let Some(db) = &db {
+                    db.drop_db().await;
+                }
+                Err(e.context(format!("server log: {}", log.display())))
+            }
+        }
+    }
+
+    /// The running server (between [`Setup::stop_server`] and [`Setup::start_again`] there is
+    /// none).
+    pub fn server(&self) -> anyhow::Result<&Server> {
+        self.server.as_ref().context("the server is stopped")
+    }
+
+    /// Stops the server with SIGTERM (its clients see the connection close).
+    pub async fn stop_server(&mut self) -> anyhow::Result<()> {
+        match self.server.take() {
+            Some(s) => s.stop().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the server again on the same port and waits until it is ready.
+    pub async fn start_again(&mut self) -> anyhow::Result<&Server> {
+        let url = self.db.as_ref().map_or(String::new(), |d| d.url.clone());
+        let mut server = Server::start(&self.spec, self.port, &url, &self.log).await?;
+        server
+            .wait_ready(self.spec.kind.protocol(), Duration::from_secs(60))
+            .await?;
+        Ok(self.server.insert(server))
+    }
+
+    /// Stops the server and drops the database.
+    pub async fn finish(self) {
+        if let Some(s) = self.server {
+            let _ = s.stop().await;
+        }
+        if let Some(db) = &self.db {
+            db.drop_db().await;
+        }
+    }
+}
+
+/// Clients connected so far, and how the ramp went.
+pub struct Clients {
+    /// One task per client; each returns its counters when told to stop.
+    pub tasks: Vec<JoinHandle<ClientStats>>,
+    /// Seconds the ramp took.
+    pub seconds: f64,
+    /// Connections that failed.
+    pub failures: u64,
+    /// The first failure.
+    pub first_error: Option<String>,
+}
+
+/// Connects clients `from..to` (client i follows variant i % variants) with the ramp of `opts`.
+#[allow(clippy::too_many_arguments)]
+pub async fn connect(
+    opts: &Opts,
+    target: &Target,
+    ledger: &Arc<Ledger>,
+    totals: &Arc<Totals>,
+    stop: &watch::Receiver<bool>,
+    range: std::ops::Range<usize>,
+    reconnect: bool,
+    bar: &ProgressBar,
+) -> Clients {
+    let start = Instant::now();
+    let ramp = opts.ramp;
+    let results = futures::stream::iter(range.clone())
+        .map(|i| {
+            let target = target.clone();
+            let variant = i % ledger.variants.len();
+            let name = ledger.variants[variant].name.clone();
+            async move {
+                if ramp > 0.0 {
+                    let at = start + Duration::from_secs_f64((i - range.start) as f64 / ramp);
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                (variant, client::connect(&target, &name).await)
+            }
+        })
+        .buffer_unordered(CONNECT_PARALLELISM);
+    tokio::pin!(results);
+    let mut out = Clients {
+        tasks: Vec::new(),
+        seconds: 0.0,
+        failures: 0,
+        first_error: None,
+    };
+    while let Some((variant, r)) = results.next().await {
+        bar.inc(1);
+        match r {
+            Ok(ws) => out.tasks.push(tokio::spawn(client::run(
+                ws,
+                target.clone(),
+                variant,
+                ledger.clone(),
+                totals.clone(),
+                stop.clone(),
+                reconnect,
+            ))),
+            Err(e) => {
+                out.failures += 1;
+                out.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    out
+}
+
+/// A progress bar, hidden with `--quiet`.
+pub fn bar(opts: &Opts, len: Option<u64>, what: &str) -> ProgressBar {
+    if opts.quiet {
+        return ProgressBar::hidden();
+    }
+    let b = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{prefix:>12} {spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    b.set_prefix(what.to_owned());
+    b.enable_steady_tick(Duration::from_millis(200));
+    b
+}
+
+/// Waits until `expected` events are delivered, nothing has been delivered for `quiet`, or
+/// `limit` passes; says which, and after how many seconds.
+pub async fn drain(totals: &Totals, expected: u64, quiet: Duration, limit: Duration) -> String {
+    let start = Instant::now();
+    let deadline = start + limit;
+    let (mut last, mut since) = (totals.delivered.load(Ordering::Relaxed), Instant::now());
+    let how = loop {
+        let now = totals.delivered.load(Ordering::Relaxed);
+        if now >= expected {
+            break "complete";
+        }
+        if Instant::now() >= deadline {
+            break "time limit";
+        }
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > quiet {
+            break "quiet";
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    format!("{how} after {:.1} s", start.elapsed().as_secs_f64())
+}
+
+/// A counter for unique run ids (event keys stay unique across runs on one database).
+pub fn run_id() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{:x}{}", crate::now_us(), N.fetch_add(1, Ordering::Relaxed))
+}
