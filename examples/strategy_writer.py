@@ -107,7 +107,7 @@ def simulate_bar(rng, variant, instance, symbols, bar_dt, state):
     """Stand-in for the strategy: returns (events, snapshot payload) for one bar.
 
     Each event is (vt_symbol, event_type, event_key, payload)."""
-    events, instruments = [], []
+    events, instruments = [], {}  # instruments: a map keyed by vt_symbol (design document)
     for sym in symbols:
         st = state.setdefault(sym, {"price": 3600.0, "td": 0, "dull_top": False, "last_signal": None})
         st["price"] = round(st["price"] * (1 + rng.uniform(-0.004, 0.004)), 1)
@@ -126,11 +126,11 @@ def simulate_bar(rng, variant, instance, symbols, bar_dt, state):
         if rng.random() < 0.1:  # alert key uses the alert's own timestamp (here: the bar's)
             events.append((sym, "alert", f"{prefix}|price_jump",
                            {"alert_type": "price_jump", "level": "warn", "price": st["price"]}))
-        instruments.append({
-            "vt_symbol": sym, "calc_bar_dt": iso(bar_dt), "td_count": st["td"],
+        instruments[sym] = {
+            "calc_bar_dt": iso(bar_dt), "td_count": st["td"],
             "status": {"dull_top": st["dull_top"], "dull_bottom": False, "div_top": False, "div_bottom": False},
             "last_signal": st["last_signal"], "last_price": st["price"],
-        })
+        }
     payload = {"instruments": instruments, "positions_summary": {}, "orders_summary": {}}
     return events, payload
 

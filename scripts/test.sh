@@ -14,7 +14,10 @@
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (whole workspace:
 #      the gateway and loadtest/, whose smoke scenario runs a real gateway process);
 #   5. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
-#      installing nodejs and npm with apt-get if they are missing.
+#      installing nodejs and npm with apt-get if they are missing;
+#   6. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
+#      sqlite3 are installed with apt-get when missing (playwright-core never downloads a
+#      browser), and the gateway binary is built with `cargo build` first.
 #
 # Extra arguments are passed to `cargo test` right after `--all-targets`
 # (cargo arguments such as a test-name filter or `--test NAME`, not libtest
@@ -23,7 +26,8 @@
 # Environment:
 #   SIGNALGATE_TEST_SKIP_CARGO=1   skip fmt/clippy/test (services, database
 #                                  cleanup and URLs still run; used to test this script).
-#   SIGNALGATE_TEST_SKIP_JS=1      skip the JS helper's tests.
+#   SIGNALGATE_TEST_SKIP_JS=1      skip the JS helper's tests and the browser tests.
+#   SIGNALGATE_TEST_SKIP_BROWSER=1 skip only the dashboard's browser tests.
 #   SIGNALGATE_TEST_WAIT_SECS=N    how long to wait for each service (default 60).
 #   SIGNALGATE_TEST_MYSQL_URL, SIGNALGATE_TEST_POSTGRES_URL,
 #   SIGNALGATE_TEST_REDIS_URL      override the service URLs passed to the tests.
@@ -298,3 +302,27 @@ else
     npm install --no-audit --no-fund
 fi
 npm test
+
+# ---------------------------------------------------------------------------
+if [[ "${SIGNALGATE_TEST_SKIP_BROWSER:-}" == 1 ]]; then
+    section "SIGNALGATE_TEST_SKIP_BROWSER=1: skipping the dashboard's browser tests"
+    exit 0
+fi
+section "Dashboard (web/e2e/): browser tests in headless Chromium"
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+if ((${#missing[@]} > 0)); then
+    info "installing: ${missing[*]}"
+    apt-get update
+    apt-get install -y "${missing[@]}"
+fi
+info "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+    export PATH="$cargo_bin:$PATH"
+fi
+# The tests start the real gateway binary; cargo test built it already unless the cargo steps
+# were skipped. A no-op when it is up to date.
+(cd "$REPO_ROOT" && cargo build --bin signalgate)
+SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" npm run e2e

@@ -1,7 +1,8 @@
 //! The demo writer: simulates VnPy strategies so the gateway has live data with nothing else
 //! installed. It writes exactly what a real strategy writes, through the seed columns only:
 //! a 1-minute random-walk bar per instrument into `dbbardata`, one snapshot upsert per variant
-//! per bar, and `signal` / `state_change` / `alert` events inserted idempotently by `event_key`.
+//! per bar (its `instruments` a map keyed by `vt_symbol`, as in the design document), and
+//! `signal` / `state_change` / `alert` events inserted idempotently by `event_key`.
 //! Demo time runs faster than real time (one bar per `--demo-tick-ms`).
 
 use std::{sync::Arc, time::Duration};
@@ -158,24 +159,27 @@ impl Sim {
             bars.push(bar);
         }
         for (vi, (variant, instance)) in VARIANTS.iter().enumerate() {
-            let mut instruments = Vec::new();
+            // A map keyed by vt_symbol, as the design document specifies.
+            let mut instruments = serde_json::Map::new();
             for (si, (sym, _)) in SYMBOLS.iter().enumerate() {
                 self.step_instrument(store, vi, si, variant, instance, sym, bars[si].close)
                     .await?;
                 let st = &self.states[vi][si];
-                instruments.push(json!({
-                    "vt_symbol": sym,
-                    "calc_bar_dt": key_time(&bar_dt),
-                    "status": {
-                        "dull_top": st.dull_top, "dull_bottom": st.dull_bottom,
-                        "div_top": st.div_top, "div_bottom": st.div_bottom,
-                    },
-                    "td_count": st.td_count,
-                    "last_signal": st.last_signal.as_ref().map(|(t, r, d)| json!({
-                        "signal_type": t, "reason": r, "bar_dt": key_time(d),
-                    })),
-                    "last_price": bars[si].close,
-                }));
+                instruments.insert(
+                    (*sym).to_owned(),
+                    json!({
+                        "calc_bar_dt": key_time(&bar_dt),
+                        "status": {
+                            "dull_top": st.dull_top, "dull_bottom": st.dull_bottom,
+                            "div_top": st.div_top, "div_bottom": st.div_bottom,
+                        },
+                        "td_count": st.td_count,
+                        "last_signal": st.last_signal.as_ref().map(|(t, r, d)| json!({
+                            "signal_type": t, "reason": r, "bar_dt": key_time(d),
+                        })),
+                        "last_price": bars[si].close,
+                    }),
+                );
             }
             let positions: Vec<_> = SYMBOLS
                 .iter()

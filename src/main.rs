@@ -36,7 +36,7 @@ async fn run() -> anyhow::Result<()> {
             .await?;
             let addr = app.local_addr()?;
             tracing::info!(
-                "listening on http://{addr} (REST under /api, Socket.IO under /socket.io)"
+                "listening on http://{addr} (dashboard at /, REST under /api, Socket.IO under /socket.io)"
             );
             app.run_until_stopped(shutdown_signal()).await
         }

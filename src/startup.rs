@@ -1,6 +1,6 @@
 //! Wiring: [`Application::build`] connects the store, applies migrations, loads the hub, starts
 //! the supervised background tasks (bus consumer, poller — or in group mode the [`Group`] that
-//! starts and stops it —, demo writer) and binds the listener;
+//! starts and stops it —, live bars, demo writer) and binds the listener;
 //! [`Application::run_until_stopped`] serves until a shutdown future resolves, then cancels
 //! every task and waits for it, and closes the pool. Tests bind port 0 and read
 //! [`Application::local_addr`].
@@ -28,7 +28,9 @@ use crate::{
     lifecycle::Supervisor,
     poller::{Poller, PollerStatus},
     realtime::{
-        self, consumer,
+        self,
+        bars::LiveBars,
+        consumer,
         fanout::Fanout,
         hub::{Hub, HubLimits},
     },
@@ -54,6 +56,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     fanout: Arc<Fanout>,
+    live_bars: Arc<LiveBars>,
     tasks: Supervisor,
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Duration,
@@ -103,12 +106,24 @@ impl Application {
                 max_symbols: rt.max_symbols,
             },
         ));
+        let live_bars = Arc::new(LiveBars::new(store.clone(), bars_tz));
         let origins = config.http.origins(verifier.is_some());
         let admission = Arc::new(crate::limits::Admission::new(&config.limits, &origins));
-        let (io_layer, io) =
-            realtime::build_io(rt, hub.clone(), SocketAuth(verifier.clone()), admission);
+        let (io_layer, io) = realtime::build_io(
+            rt,
+            hub.clone(),
+            live_bars.clone(),
+            SocketAuth(verifier.clone()),
+            admission,
+        );
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
+        let (lb, f, every) = (
+            live_bars.clone(),
+            fanout.clone(),
+            config.database.bars_poll_interval(),
+        );
+        tasks.spawn("live-bars", move |token| lb.run(f, every, token));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let status = Arc::new(PollerStatus::default());
@@ -213,6 +228,7 @@ impl Application {
             store,
             hub,
             fanout,
+            live_bars,
             tasks,
             metrics_addr,
             shutdown_timeout: config.limits.shutdown_timeout,
@@ -242,6 +258,11 @@ impl Application {
     /// The fan-out (slow-client counters).
     pub fn fanout(&self) -> Arc<Fanout> {
         self.fanout.clone()
+    }
+
+    /// The live-bar registry (which series are followed).
+    pub fn live_bars(&self) -> Arc<LiveBars> {
+        self.live_bars.clone()
     }
 
     /// The Socket.IO handle (connected sockets, rooms).

@@ -241,6 +241,16 @@ pub struct DatabaseConfig {
         global = true
     )]
     pub poll_batch: u32,
+
+    /// How often the latest bars of the (vt_symbol, interval) pairs that have `subscribe_bars`
+    /// subscribers are read, all pairs in one query (ms). Bars are minutes long.
+    #[arg(
+        long,
+        env = "SIGNALGATE_BARS_POLL_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub bars_poll_interval_ms: u64,
 }
 
 /// Socket.IO, live state and per-socket limits.
@@ -390,6 +400,11 @@ impl DatabaseConfig {
         })
     }
 
+    /// How often live bars are read.
+    pub fn bars_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.bars_poll_interval_ms)
+    }
+
     /// The poller's settings.
     pub fn poller(&self) -> crate::poller::PollerConfig {
         crate::poller::PollerConfig {
@@ -414,6 +429,7 @@ impl Config {
         let positive = [
             ("--poll-interval-ms", db.poll_interval_ms),
             ("--poll-batch", u64::from(db.poll_batch)),
+            ("--bars-poll-interval-ms", db.bars_poll_interval_ms),
             ("--ring-capacity", rt.ring_capacity as u64),
             ("--resume-cap", u64::from(rt.resume_cap)),
             ("--socket-buffer", rt.socket_buffer as u64),

@@ -130,7 +130,7 @@ impl fmt::Display for VtSymbol {
 }
 
 /// A VnPy bar interval as stored in `dbbardata.interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Interval {
     /// `1m`
     #[serde(rename = "1m")]
@@ -170,6 +170,8 @@ impl Interval {
         }
     }
 }
+
+deserialize_by_parse!(Interval);
 
 #[cfg(test)]
 mod tests {

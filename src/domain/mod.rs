@@ -14,4 +14,4 @@ pub use ids::{InstanceId, Interval, ParseError, Variant, VtSymbol};
 #[cfg(test)]
 pub(crate) use model::test_event;
 pub use model::{Event, EventType, Snapshot, VariantSummary, parse_payload};
-pub use time::{MAX_TIME, MIN_TIME, fmt_time, parse_time};
+pub use time::{MAX_TIME, MIN_TIME, fmt_time, local_to_utc, parse_time, utc_to_local};

@@ -1,7 +1,8 @@
 //! Time parsing and formatting. The wire format is RFC 3339 in UTC with microseconds
 //! (`2024-05-01T09:30:00.000000Z`).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
 
 /// Formats a UTC time the way every JSON response does.
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
@@ -59,6 +60,19 @@ fn parse_any_time(raw: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
+/// A UTC time as a naive local time of `tz` (how VnPy stores bar times).
+pub fn utc_to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
+    t.with_timezone(&tz).naive_local()
+}
+
+/// A naive local time of `tz` in UTC. A local time skipped by a DST change has no UTC instant;
+/// it is read as if it were UTC.
+pub fn local_to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
+    tz.from_local_datetime(&t)
+        .earliest()
+        .map_or_else(|| t.and_utc(), |l| l.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +101,15 @@ mod tests {
         }
         assert!(parse_time("9999-12-31T23:59:59Z").is_ok());
         assert!(parse_time("1000-01-01").is_ok());
+    }
+
+    #[test]
+    fn shanghai_bar_times_round_trip() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let local =
+            NaiveDateTime::parse_from_str("2024-05-01 09:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let utc = local_to_utc(tz, local);
+        assert_eq!(fmt_time(&utc), "2024-05-01T01:30:00.000000Z");
+        assert_eq!(utc_to_local(tz, utc), local);
     }
 }

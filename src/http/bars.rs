@@ -2,18 +2,17 @@
 //! optionally merged into at most `max_points` buckets.
 
 use axum::{Json, Router, extract::State, routing::get};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::{ApiError, params::Params};
 use crate::{
-    domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars},
+    domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars, utc_to_local},
     http::AppState,
     store::BarQuery,
 };
 
-/// Bars returned when `limit` is absent.
 /// The query parameters of this route.
 const PARAMS: &[&str] = &[
     "vt_symbol",
@@ -23,6 +22,7 @@ const PARAMS: &[&str] = &[
     "limit",
     "max_points",
 ];
+/// Bars returned when `limit` is absent.
 const DEFAULT_LIMIT: u32 = 1000;
 /// Largest raw read (about 70 days of 1-minute bars).
 const MAX_LIMIT: u32 = 100_000;
@@ -36,15 +36,7 @@ pub fn router() -> Router<AppState> {
 /// A UTC bound as VnPy's naive local time, kept inside the accepted years (a bound at the end of
 /// year 9999 would otherwise become year 10000 east of UTC, which no backend orders correctly).
 fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    let local = t.with_timezone(&tz).naive_local();
-    local.clamp(MIN_TIME.naive_utc(), MAX_TIME.naive_utc())
-}
-
-fn to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
-    // A local time skipped by a DST change has no UTC instant; read it as if it were UTC offset.
-    tz.from_local_datetime(&t)
-        .earliest()
-        .map_or_else(|| t.and_utc(), |l| l.with_timezone(&Utc))
+    utc_to_local(tz, t).clamp(MIN_TIME.naive_utc(), MAX_TIME.naive_utc())
 }
 
 async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
@@ -77,17 +69,8 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
         .store
         .bars(&query)
         .await?
-        .into_iter()
-        .map(|b| Bar {
-            datetime: to_utc(tz, b.datetime),
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            turnover: b.turnover,
-            open_interest: b.open_interest,
-        })
+        .iter()
+        .map(|b| b.to_utc(tz))
         .collect();
     let bars = match max_points {
         Some(n) => bucket_bars(bars, n as usize),
@@ -98,19 +81,4 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
         "interval": interval,
         "bars": bars,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shanghai_round_trip() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap();
-        let local =
-            NaiveDateTime::parse_from_str("2024-05-01 09:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
-        let utc = to_utc(tz, local);
-        assert_eq!(crate::domain::fmt_time(&utc), "2024-05-01T01:30:00.000000Z");
-        assert_eq!(to_local(tz, utc), local);
-    }
 }

@@ -13,9 +13,10 @@ use socketioxide::{
 };
 
 use super::{
+    bars::{BarSubscriptions, LiveBars},
     hub::{Hub, Subscriptions},
     order::Turn,
-    protocol::{self, ProtoError, SubscribeRequest, UnsubscribeRequest},
+    protocol::{self, BarsRequest, ProtoError, SubscribeRequest, UnsubscribeRequest},
 };
 
 /// Connect middleware: sets up per-socket state and registers the event handlers.
@@ -26,8 +27,11 @@ use super::{
 /// before it.
 pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
     socket.extensions.insert(Subscriptions::default());
+    socket.extensions.insert(BarSubscriptions::default());
     socket.on("subscribe", on_subscribe);
     socket.on("unsubscribe", on_unsubscribe);
+    socket.on("subscribe_bars", on_subscribe_bars);
+    socket.on("unsubscribe_bars", on_unsubscribe_bars);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
     Ok(())
@@ -93,16 +97,64 @@ async fn on_unsubscribe(
     let _ = ack.send(&reply);
 }
 
+async fn on_subscribe_bars(
+    s: SocketRef,
+    turn: Turn,
+    State(bars): State<Arc<LiveBars>>,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    let reply = match payload("subscribe_bars", data)
+        .and_then(|v| protocol::parse::<BarsRequest>("subscribe_bars", v))
+    {
+        Ok(req) => match bars.subscribe(&s, req.into()).await {
+            Ok(ack) => ack,
+            Err(e) => e.to_ack(),
+        },
+        Err(e) => e.to_ack(),
+    };
+    let _ = ack.send(&reply);
+}
+
+async fn on_unsubscribe_bars(
+    s: SocketRef,
+    turn: Turn,
+    State(bars): State<Arc<LiveBars>>,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    let reply = match payload("unsubscribe_bars", data)
+        .and_then(|v| protocol::parse::<BarsRequest>("unsubscribe_bars", v))
+    {
+        Ok(req) => {
+            bars.unsubscribe(&s, &req.into());
+            json!({"ok": true})
+        }
+        Err(e) => e.to_ack(),
+    };
+    let _ = ack.send(&reply);
+}
+
 async fn on_unknown(Event(event): Event, ack: AckSender) {
     let err = ProtoError::new(
         "unknown_event",
-        format!("unknown event '{event}'; expected subscribe or unsubscribe"),
+        format!(
+            "unknown event '{event}'; expected subscribe, unsubscribe, subscribe_bars or unsubscribe_bars"
+        ),
     );
     // Without an ack id there is nobody to answer; `send` is then a no-op.
     let _ = ack.send(&err.to_ack());
 }
 
-async fn on_disconnect(s: SocketRef, State(hub): State<Arc<Hub>>, reason: DisconnectReason) {
+async fn on_disconnect(
+    s: SocketRef,
+    State(hub): State<Arc<Hub>>,
+    State(bars): State<Arc<LiveBars>>,
+    reason: DisconnectReason,
+) {
+    bars.socket_gone(&s);
     tracing::debug!(sid = %s.id, ?reason, "client disconnected");
     if let Some(subs) = s.extensions.get::<Subscriptions>() {
         hub.detach(&subs);

@@ -7,9 +7,11 @@
 //! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
 //! - [`fanout`]: emitting into rooms and cutting off slow clients;
 //! - [`consumer`]: applies bus messages to the hub;
+//! - [`bars`]: live bars (`subscribe_bars`, `bar_update`) and their poller;
 //! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
 
 mod apply;
+pub mod bars;
 pub mod consumer;
 pub mod fanout;
 pub mod handlers;
@@ -30,10 +32,11 @@ use crate::{
 };
 
 /// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
-/// the token verifier as state, and the `/` namespace handlers.
+/// the live bars and the token verifier as state, and the `/` namespace handlers.
 pub fn build_io(
     config: &RealtimeConfig,
     hub: Arc<hub::Hub>,
+    bars: Arc<bars::LiveBars>,
     auth: SocketAuth,
     admission: Arc<crate::limits::Admission>,
 ) -> (SocketIoLayer, SocketIo) {
@@ -48,6 +51,7 @@ pub fn build_io(
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .with_state(hub)
+        .with_state(bars)
         .with_state(auth)
         .with_state(admission)
         .build_layer();

@@ -2,7 +2,8 @@
 //!
 //! client → `subscribe` `{variant, instance_id?, vt_symbols?: [..], since_seq?}` (ack)
 //! client → `unsubscribe` `{variant}` (ack)
-//! server → `snapshot_update` Snapshot, `event_new` Event
+//! client → `subscribe_bars` / `unsubscribe_bars` `{vt_symbol, interval}` (ack)
+//! server → `snapshot_update` Snapshot, `event_new` Event, `bar_update` `{vt_symbol, interval, bar}`
 //!
 //! Requests are serde structs with `deny_unknown_fields`; [`parse`] runs them through
 //! `serde_path_to_error`, so every message names the offending field (`since_seq: invalid
@@ -11,7 +12,10 @@
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
-use crate::domain::{InstanceId, Variant, VtSymbol};
+use crate::{
+    domain::{InstanceId, Interval, Variant, VtSymbol},
+    store::BarSeries,
+};
 
 /// A rejected request: sent back as `{ok:false, error:{code, message}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,25 @@ fn epoch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 pub struct UnsubscribeRequest {
     /// Variant to leave.
     pub variant: Variant,
+}
+
+/// A `subscribe_bars` or `unsubscribe_bars` request: one bar series.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarsRequest {
+    /// Instrument.
+    pub vt_symbol: VtSymbol,
+    /// VnPy interval: `1m`, `1h`, `d` or `w`.
+    pub interval: Interval,
+}
+
+impl From<BarsRequest> for BarSeries {
+    fn from(r: BarsRequest) -> Self {
+        Self {
+            vt_symbol: r.vt_symbol,
+            interval: r.interval,
+        }
+    }
 }
 
 fn symbols<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<VtSymbol>, D::Error> {

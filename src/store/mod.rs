@@ -31,9 +31,12 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
 use tokio::sync::Notify;
 
-use crate::domain::{Event, EventType, Interval, Snapshot, VariantSummary, VtSymbol};
+use crate::domain::{
+    Bar, Event, EventType, Interval, Snapshot, VariantSummary, VtSymbol, local_to_utc,
+};
 
 pub use error::{StoreError, Unavailable, UnavailableKind};
 use sql::SqlStore;
@@ -124,6 +127,15 @@ pub struct BarQuery {
     pub limit: u32,
 }
 
+/// One bar series: an instrument at one interval (a `subscribe_bars` subscription).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BarSeries {
+    /// Instrument.
+    pub vt_symbol: VtSymbol,
+    /// Bar interval.
+    pub interval: Interval,
+}
+
 /// A bar as stored by VnPy (naive local time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBar {
@@ -143,6 +155,22 @@ pub struct StoredBar {
     pub turnover: f64,
     /// `open_interest`.
     pub open_interest: f64,
+}
+
+impl StoredBar {
+    /// The bar as served, its time converted from the bars' zone `tz` to UTC.
+    pub fn to_utc(&self, tz: Tz) -> Bar {
+        Bar {
+            datetime: local_to_utc(tz, self.datetime),
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+            turnover: self.turnover,
+            open_interest: self.open_interest,
+        }
+    }
 }
 
 /// What the poller's idle query returns: the event counter of every variant and the version of
@@ -230,6 +258,12 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
     /// Bars matching the query, ascending by time.
     async fn bars(&self, q: &BarQuery) -> Result<Vec<StoredBar>, StoreError>;
+    /// The latest bar of each series, in one statement (one index probe per series), as
+    /// `(index into series, bar)`; series without bars are left out.
+    async fn latest_bars(
+        &self,
+        series: &[BarSeries],
+    ) -> Result<Vec<(usize, StoredBar)>, StoreError>;
     /// The poller's cheap change-detection read.
     async fn poll_state(&self) -> Result<PollState, StoreError>;
     /// Upserts a snapshot with the seed columns only.

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{BarQuery, EventQuery, dialect::Dialect};
+use super::{BarQuery, BarSeries, EventQuery, dialect::Dialect};
 use crate::domain::{Interval, VtSymbol};
 
 /// A bind parameter; backends convert times to their own column type.
@@ -215,6 +215,27 @@ pub(crate) fn bars_sql(d: Dialect, q: &BarQuery) -> Option<Sql> {
     sql.push(&format!(" ORDER BY {dt} {order} LIMIT "))
         .bind(Param::I64(i64::from(q.limit)));
     Some(sql)
+}
+
+/// The latest bar of every series in one statement: a `UNION ALL` of one
+/// `ORDER BY datetime DESC LIMIT 1` read per series, each answered by one backward probe of the
+/// unique index `(symbol, exchange, interval, datetime)`. Column `series_index` says which
+/// series a row belongs to (an integer literal, never user input).
+pub(crate) fn latest_bars_sql(d: Dialect, series: &[BarSeries]) -> Sql {
+    let dt = quoted(d, "datetime");
+    let mut sql = Sql::new(d, "");
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT '{i}' AS series_index, {dt} AS bar_time, open_price, \
+             high_price, low_price, close_price, volume, turnover, open_interest"
+        ));
+        bar_series(&mut sql, &s.vt_symbol, s.interval);
+        sql.push(&format!(" ORDER BY {dt} DESC LIMIT 1) b{i}"));
+    }
+    sql
 }
 
 /// The newest bar time of a series, as column `t`.

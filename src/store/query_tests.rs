@@ -125,3 +125,37 @@ fn clamps_times_to_the_storable_range() {
     let t = naive(2024, 5, 1);
     assert_eq!(clamp_range(Some(t), Some(t)), Some((Some(t), Some(t))));
 }
+
+#[test]
+fn latest_bars_sql_is_one_statement_with_one_read_per_series() {
+    let series = [
+        BarSeries {
+            vt_symbol: VtSymbol::parse("rb2405.SHFE").expect("symbol"),
+            interval: Interval::Minute,
+        },
+        BarSeries {
+            vt_symbol: VtSymbol::parse("IF2406.CFFEX").expect("symbol"),
+            interval: Interval::Hour,
+        },
+    ];
+    let sql = latest_bars_sql(POSTGRES, &series);
+    assert_eq!(sql.text.matches(" UNION ALL ").count(), 1, "{}", sql.text);
+    assert_eq!(
+        sql.text.matches(" DESC LIMIT 1) b").count(),
+        2,
+        "{}",
+        sql.text
+    );
+    assert!(
+        sql.text.contains("SELECT '1' AS series_index"),
+        "{}",
+        sql.text
+    );
+    assert!(
+        sql.text.contains("symbol = $4") && sql.text.contains("\"interval\" = $6"),
+        "{}",
+        sql.text
+    );
+    assert_eq!(sql.params.len(), 6);
+    assert!(latest_bars_sql(MYSQL, &series).text.contains("`interval`"));
+}

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::{
-    BarQuery, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store, StoreError,
-    StoredBar, Unavailable,
+    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store,
+    StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     query::{self, Sql},
     write,
@@ -85,6 +85,16 @@ fn bar_from_row<B: Backend>(row: &RowOf<B>) -> Result<StoredBar, sqlx::Error> {
         turnover: float("turnover")?,
         open_interest: float("open_interest")?,
     })
+}
+
+/// The `series_index` column of a [`query::latest_bars_sql`] row.
+fn series_index<B: Backend>(row: &RowOf<B>) -> Result<usize, sqlx::Error> {
+    B::text(row, "series_index")?
+        .parse()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "series_index".to_owned(),
+            source: Box::new(e),
+        })
 }
 
 /// Groups `(variant, instance_id, updated_at)` rows plus event-only variants into summaries.
@@ -234,6 +244,23 @@ impl<B: Backend> Store for SqlStore<B> {
             bars.reverse();
         }
         Ok(bars)
+    }
+
+    #[instrument(skip_all, fields(series = series.len()))]
+    async fn latest_bars(
+        &self,
+        series: &[BarSeries],
+    ) -> Result<Vec<(usize, StoredBar)>, StoreError> {
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .fetch(query::latest_bars_sql(B::DIALECT, series))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((series_index::<B>(r)?, bar_from_row::<B>(r)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     async fn poll_state(&self) -> Result<PollState, StoreError> {

@@ -2,6 +2,7 @@
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
 mod auth;
+mod bars;
 mod cli;
 mod common;
 mod group;

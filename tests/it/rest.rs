@@ -458,6 +458,54 @@ async fn sqlite_invalid_payload_is_served_raw() {
     app.finish().await;
 }
 
+/// The embedded dashboard: `/` is the page, every module it imports is served as JavaScript,
+/// and a revalidation with the `ETag` gets 304. (The browser tests in `web/e2e/` drive it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_dashboard_assets_are_served() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let get = |path: String, etag: Option<reqwest::header::HeaderValue>| {
+        let mut req = app.http.get(format!("{}{path}", app.base));
+        if let Some(etag) = etag {
+            req = req.header("if-none-match", etag);
+        }
+        async move { req.send().await.expect("request") }
+    };
+    let page = get("/".into(), None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.expect("body");
+    assert!(
+        html.contains(r#"<script type="module" src="js/app.js">"#),
+        "{html}"
+    );
+    let app_js = get("/js/app.js".into(), None)
+        .await
+        .text()
+        .await
+        .expect("body");
+    let imports: Vec<String> = app_js
+        .lines()
+        .filter_map(|l| l.strip_prefix("import ")?.split('"').nth(1))
+        .map(|i| match i.strip_prefix("../") {
+            Some(rest) => format!("/{rest}"),
+            None => format!("/js/{}", i.trim_start_matches("./")),
+        })
+        .collect();
+    assert!(imports.len() >= 8, "{imports:?}");
+    for path in imports {
+        let resp = get(path.clone(), None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let ctype = &resp.headers()["content-type"];
+        assert_eq!(ctype, "text/javascript; charset=utf-8", "{path}");
+    }
+    let etag = get("/app.css".into(), None).await.headers()["etag"].clone();
+    let again = get("/app.css".into(), Some(etag)).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let missing = get("/js/nope.js".into(), None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    app.finish().await;
+}
+
 /// The routes a dashboard calls; every one must answer 503 `database_unavailable` when the
 /// database is not available, whatever the reason.
 const DB_ROUTES: &[&str] = &[

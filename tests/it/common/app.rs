@@ -7,7 +7,7 @@ use serde_json::Value;
 use signalgate::{
     Application, BuildOptions,
     config::{Config, DatabaseUrl},
-    realtime::{fanout::Fanout, hub::Hub},
+    realtime::{bars::LiveBars, fanout::Fanout, hub::Hub},
     store::{self, PoolOptions, Store},
 };
 use socketioxide::SocketIo;
@@ -23,6 +23,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub fanout: Arc<Fanout>,
+    pub live_bars: Arc<LiveBars>,
     pub io: SocketIo,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -74,6 +75,7 @@ pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Test
     let addr = app.local_addr().expect("addr");
     let hub = app.hub();
     let fanout = app.fanout();
+    let live_bars = app.live_bars();
     let io = app.io();
     let store = store::connect(
         &db.url,
@@ -98,6 +100,7 @@ pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Test
         store,
         hub,
         fanout,
+        live_bars,
         io,
         http: reqwest::Client::new(),
         stop: Some(tx),

@@ -20,6 +20,7 @@ pub enum Msg {
     Event(Value),
     Snapshot(Value),
     Reset(Value),
+    Bar(Value),
     Closed,
 }
 
@@ -92,7 +93,14 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4, t5, t6) = (
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx.clone(),
+            tx,
+        );
         let stall = mode == Mode::Stall;
         let mut builder = ClientBuilder::new(base);
         if let Some(auth) = auth {
@@ -140,6 +148,13 @@ impl Sio {
                 let tx = t4.clone();
                 async move {
                     let _ = tx.send(Msg::Reset(first(p)));
+                }
+                .boxed()
+            })
+            .on("bar_update", move |p, _| {
+                let tx = t6.clone();
+                async move {
+                    let _ = tx.send(Msg::Bar(first(p)));
                 }
                 .boxed()
             })

@@ -233,6 +233,7 @@ pub async fn follow(
             }
             Some(Msg::Snapshot(_)) | None => {}
             Some(Msg::Reset(r)) => panic!("client {addr}: unexpected stream reset {r}"),
+            Some(Msg::Bar(b)) => panic!("client {addr}: unexpected bar_update {b}"),
             Some(Msg::Closed) => {
                 c.close().await;
                 c = loop {

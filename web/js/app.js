@@ -1,0 +1,285 @@
+/**
+ * app.js: the dashboard's entry point. It keeps the selection (variant, instrument, interval,
+ * span) in the URL, subscribes to every variant through the realtime helper (snapshots feed the
+ * sidebar; events of the selected variant feed the table, the feed and the chart), follows the
+ * chart's bar series (bars.js), and wires the views together. Plain ES modules, no build step; dependencies are vendored in ../vendor.
+ */
+import { io } from "../vendor/socket.io.esm.min.js";
+import { SignalgateClient } from "../signalgate-client.js";
+import * as api from "./api.js";
+import { BarFeed } from "./bars.js";
+import { CandleChart } from "./chart.js";
+import { ConnectionStatus } from "./connection.js";
+import { Feed } from "./feed.js";
+import { Sidebar } from "./sidebar.js";
+import { InstrumentsView } from "./table.js";
+import { el, instrumentsOf } from "./util.js";
+
+/** How often the variant list is re-read, to pick up new strategies. */
+const VARIANTS_REFRESH_MS = 10_000;
+/** Events of the selected variant read over REST when it is opened (then live). */
+const FEED_HISTORY = 300;
+/** The gateway's default --max-subscriptions; further variants are listed but not live. */
+const MAX_LIVE_VARIANTS = 32;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  variants: new Map(), // name -> {variant, instances, updated_at, snapshots: Map(instance -> snapshot)}
+  order: [], // variant names as /api/variants lists them
+  subs: new Map(), // name -> Promise of the first ack
+  variant: null,
+  instrument: null,
+  interval: "1m",
+  span: "recent",
+};
+
+const client = new SignalgateClient(location.origin, { io });
+const conn = new ConnectionStatus($("conn"), $("conn-text"));
+const sidebar = new Sidebar($("variants"), (v) => select({ variant: v, instrument: null }, true));
+const view = new InstrumentsView($("instances"), $("instruments"), (s) => select({ instrument: s }));
+const feed = new Feed($("feed"), $("feed-type"), $("feed-symbol"), pickEvent);
+const chart = new CandleChart($("chart"), $("chart-note"));
+const barFeed = new BarFeed(client.socket, (bar) => chart.applyBar(bar));
+
+/** For tests and debugging from the console. */
+window.signalgate = { client, chart, state, conn, barFeed };
+
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  return {
+    variant: q.get("variant") || null,
+    instrument: q.get("instrument") || null,
+    interval: q.get("interval") || "1m",
+    span: q.get("span") || "recent",
+  };
+}
+
+function writeUrl(push) {
+  const q = new URLSearchParams();
+  if (state.variant) q.set("variant", state.variant);
+  if (state.instrument) q.set("instrument", state.instrument);
+  if (state.interval !== "1m") q.set("interval", state.interval);
+  if (state.span !== "recent") q.set("span", state.span);
+  const url = `${location.pathname}?${q}`;
+  if (url !== `${location.pathname}${location.search}`) history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+function message(text) {
+  const box = $("message");
+  box.hidden = !text;
+  box.replaceChildren(...(Array.isArray(text) ? text : [text ?? ""]));
+}
+
+function variantsList() {
+  return state.order.map((n) => state.variants.get(n));
+}
+
+/** Reads /api/variants, subscribes to new ones and redraws the sidebar. */
+async function refreshVariants() {
+  let list;
+  try {
+    list = await api.variants();
+  } catch (err) {
+    if (state.order.length === 0) message(`The gateway's variant list could not be read: ${err.message}. Retrying…`);
+    return false;
+  }
+  for (const v of list) {
+    const known = state.variants.get(v.variant);
+    if (known) Object.assign(known, { instances: v.instances, updated_at: v.updated_at });
+    else state.variants.set(v.variant, { ...v, snapshots: new Map() });
+  }
+  state.order = list.map((v) => v.variant);
+  for (const name of state.order.slice(0, MAX_LIVE_VARIANTS)) if (!state.subs.has(name)) subscribe(name);
+  sidebar.render(variantsList(), state.variant);
+  if ($("view").hidden) openFirstView();
+  return true;
+}
+
+/** Until a variant is shown: the one in the URL, else the first one, else say why not. */
+function openFirstView() {
+  const name = state.variant ?? state.order[0];
+  if (name && state.variants.has(name)) select({ variant: name });
+  else if (name) { if (!state.unknownShown) select({ variant: name }); }
+  else message("No variants yet: the database has no snapshots or events. Start a strategy writer, or run `signalgate serve --demo`.");
+}
+
+function subscribe(name) {
+  const p = client.subscribe(name, {
+    onSnapshot: (s) => onSnapshot(name, s),
+    onEvent: (e) => onEvent(name, e),
+    onAck: () => {
+      conn.ack(name);
+      if (state.reloadFeed === name) {
+        state.reloadFeed = null;
+        loadFeed(name);
+      }
+    },
+    onReset: () => onReset(name),
+    onError: (err) => { console.warn(`resubscribe ${name}:`, err); conn.ack(name); },
+  });
+  p.catch((err) => console.warn(`subscribe ${name}:`, err));
+  state.subs.set(name, p);
+}
+
+function onSnapshot(name, snap) {
+  const v = state.variants.get(name);
+  if (!v) return;
+  v.snapshots.set(snap.instance_id, snap);
+  sidebar.update(v, state.variant);
+  if (name !== state.variant) return;
+  renderVariant();
+  // A gateway without live bars: a new snapshot usually means a new bar.
+  if (barFeed.supported === false) chart.refreshTail();
+}
+
+/** The variant's history in the database was replaced: drop what is shown and read it again. */
+function onReset(name) {
+  const v = state.variants.get(name);
+  if (!v) return;
+  v.snapshots.clear();
+  sidebar.update(v, state.variant);
+  if (name !== state.variant) return;
+  view.reset();
+  feed.reset(name);
+  renderVariant();
+  state.reloadFeed = name; // after the helper's fresh subscribe is acked
+  if (chart.key) chart.load(chart.key);
+}
+
+function onEvent(name, ev) {
+  if (name !== state.variant) return;
+  conn.event(name);
+  feed.add([ev], { fresh: true });
+  chart.addEvent(ev);
+}
+
+/** Instruments of the selected variant, from its snapshots. */
+function instruments() {
+  const v = state.variants.get(state.variant);
+  const set = new Set();
+  for (const s of v?.snapshots.values() ?? []) for (const i of instrumentsOf(s.payload)) set.add(i.vt_symbol);
+  return [...set].sort();
+}
+
+function renderVariant() {
+  const v = state.variants.get(state.variant);
+  const snaps = [...(v?.snapshots.values() ?? [])].sort((a, b) => a.instance_id.localeCompare(b.instance_id));
+  view.render(snaps);
+  const symbols = instruments();
+  if (state.instrument && !symbols.includes(state.instrument)) symbols.unshift(state.instrument);
+  const sel = $("instrument");
+  if (sel.options.length !== symbols.length || [...sel.options].some((o, i) => o.value !== symbols[i])) {
+    sel.replaceChildren(...symbols.map((s) => el("option", { value: s }, s)));
+    feed.setSymbols(symbols);
+  }
+  if (!state.instrument && symbols.length) {
+    select({ instrument: symbols[0] });
+    return;
+  }
+  sel.value = state.instrument ?? "";
+}
+
+/** Applies a change of selection; `push` adds a history entry (a new variant). */
+async function select(change, push = false) {
+  const before = { ...state };
+  Object.assign(state, change);
+  if (!state.variants.has(state.variant)) {
+    showUnknown();
+    writeUrl(push);
+    return;
+  }
+  message(null);
+  state.unknownShown = false;
+  $("view").hidden = false;
+  $("interval").value = state.interval;
+  $("span").value = state.span;
+  document.title = `${state.variant} · signalgate`;
+  $("title").textContent = state.variant;
+  const variantChanged = before.variant !== state.variant || !feed.variant;
+  if (variantChanged) {
+    state.instrument ??= instruments()[0] ?? null;
+    view.reset();
+    feed.reset(state.variant);
+    conn.countFor(state.variant);
+    sidebar.render(variantsList(), state.variant);
+    renderVariant();
+    loadFeed(state.variant);
+  }
+  writeUrl(push);
+  if (!state.instrument) {
+    $("chart-note").textContent = "No instrument in this variant's snapshots yet.";
+    return;
+  }
+  const chartChanged = variantChanged || ["instrument", "interval", "span"].some((k) => before[k] !== state[k]);
+  if (chartChanged || !chart.key) {
+    $("instrument").value = state.instrument;
+    await chart.load({ variant: state.variant, vtSymbol: state.instrument, interval: state.interval, span: state.span });
+    // After the REST read: the ack's latest bar then covers anything written meanwhile.
+    if (chart.key?.vtSymbol === state.instrument) barFeed.follow(state.instrument, state.interval);
+  }
+}
+
+function showUnknown() {
+  state.unknownShown = true;
+  $("view").hidden = true;
+  document.title = "Unknown variant · signalgate";
+  $("title").textContent = "";
+  const known = state.order;
+  message([
+    el("strong", {}, `Unknown variant “${state.variant}”.`),
+    " The gateway has no snapshot or event for it. ",
+    known.length
+      ? el("span", {}, "Known variants: ", ...known.flatMap((n, i) => [i ? ", " : "", el("a", { href: `?variant=${encodeURIComponent(n)}` }, n)]), ".")
+      : "It has no variants at all yet.",
+  ]);
+  sidebar.render(variantsList(), null);
+}
+
+/** Reads the latest events of `name` over REST; live ones arrive meanwhile and merge by seq. */
+async function loadFeed(name) {
+  try {
+    await state.subs.get(name);
+  } catch {
+    return;
+  }
+  const upto = client.lastSeq(name) ?? 0;
+  let after = Math.max(0, upto - FEED_HISTORY);
+  while (after < upto && state.variant === name) {
+    let page;
+    try {
+      page = await api.events(name, { after_seq: after, limit: 1000 });
+    } catch (err) {
+      console.warn("feed history:", err);
+      return;
+    }
+    if (state.variant !== name) return;
+    feed.add(page.events);
+    if (page.events.length === 0) break;
+    after = page.next_after_seq;
+  }
+  feed.render();
+}
+
+/** A feed row was clicked: show its instrument and scroll the chart to its bar. */
+async function pickEvent(ev) {
+  if (ev.vt_symbol !== state.instrument) await select({ instrument: ev.vt_symbol });
+  await chart.focus(ev.bar_dt ?? ev.created_at);
+}
+
+async function main() {
+  Object.assign(state, readUrl());
+  conn.attach(client.socket, () => [...state.subs.keys()]);
+  while (!(await refreshVariants())) await new Promise((r) => setTimeout(r, 3000));
+  setInterval(refreshVariants, VARIANTS_REFRESH_MS);
+  setInterval(() => {
+    view.tick();
+    for (const v of variantsList()) sidebar.update(v, state.variant);
+  }, 1000);
+  $("instrument").addEventListener("change", (e) => select({ instrument: e.target.value }));
+  $("interval").addEventListener("change", (e) => select({ interval: e.target.value }));
+  $("span").addEventListener("change", (e) => select({ span: e.target.value }));
+  addEventListener("popstate", () => select(readUrl()));
+}
+
+main().catch((err) => message(`The dashboard failed to start: ${err.message}`));
