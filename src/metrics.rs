@@ -29,7 +29,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 
-use crate::{lifecycle::Supervisor, realtime::hub::Hub};
+use crate::{
+    group::{GroupStatus, Role},
+    lifecycle::Supervisor,
+    realtime::hub::Hub,
+};
 
 /// Most distinct `variant` label values (a few hundred strategies is already a lot; each value
 /// costs one series per per-variant metric).
@@ -100,6 +104,8 @@ pub struct MetricsState {
     pub io: SocketIo,
     /// Subscriptions per variant.
     pub hub: Arc<Hub>,
+    /// Group role, term and degraded periods.
+    pub group: Arc<GroupStatus>,
 }
 
 /// `GET /metrics`.
@@ -134,6 +140,20 @@ async fn render(State(state): State<MetricsState>) -> Response {
     for (variant, n) in per_label {
         metrics::gauge!("signalgate_subscriptions", "variant" => variant).set(n as f64);
     }
+    let role = state.group.role();
+    for r in [
+        Role::Standalone,
+        Role::Leader,
+        Role::Follower,
+        Role::Degraded,
+    ] {
+        let on = if r == role { 1.0 } else { 0.0 };
+        metrics::gauge!("signalgate_group_role", "role" => r.as_str()).set(on);
+    }
+    metrics::gauge!("signalgate_group_term").set(state.group.term() as f64);
+    let degraded = &state.group.counters.degraded_entries;
+    metrics::counter!("signalgate_group_degraded_periods_total")
+        .absolute(degraded.load(std::sync::atomic::Ordering::Relaxed));
     (
         [(
             axum::http::header::CONTENT_TYPE,

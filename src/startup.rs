@@ -195,6 +195,7 @@ impl Application {
         let metrics_state = crate::metrics::MetricsState {
             io: io.clone(),
             hub: hub.clone(),
+            group: state.group.clone(),
         };
         let (metrics_router, metrics_addr) =
             match crate::metrics::start(&config.metrics, metrics_state, &tasks).await? {

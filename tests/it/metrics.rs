@@ -75,6 +75,7 @@ async fn metrics_move_with_traffic(backend: Backend) {
     .await;
     for series in [
         "signalgate_connected_sockets",
+        "signalgate_group_role{role=\"standalone\"}",
         "signalgate_messages_delivered_total",
         "signalgate_poll_duration_seconds_count",
         "signalgate_commit_to_emit_seconds_count",
