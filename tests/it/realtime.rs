@@ -4,7 +4,6 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::{
@@ -14,7 +13,7 @@ use crate::{
         proxy::Proxy,
         sio::{Mode, Msg, Sio, seq},
         spawn_app, spawn_app_with, unique, wait_for,
-        writer::{Writer, ev},
+        writer::{Writer, ev, random_tx},
     },
 };
 
@@ -54,17 +53,8 @@ async fn write_concurrently(
             let mut done = 0u64;
             let mut i = 0u64;
             while done < per {
-                let (k, hold) = {
-                    let mut rng = rand::rng();
-                    (
-                        rng.random_range(1..=3u64).min(per - done),
-                        Duration::from_millis(rng.random_range(0..4)),
-                    )
-                };
-                let evs: Vec<_> = (0..k)
-                    .map(|j| ev(&v, base + wid * 10_000_000 + i + j, "rb2405.SHFE"))
-                    .collect();
-                i += k;
+                let (evs, hold) = random_tx(&v, base + wid * 10_000_000 + i, per - done);
+                i += evs.len() as u64;
                 done += w.tx(&evs, hold, true).await.expect("write");
             }
             done

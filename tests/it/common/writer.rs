@@ -187,6 +187,19 @@ impl Writer {
     }
 }
 
+/// One strategy-like transaction: 1-3 events (at most `left`) numbered from `first`, and how
+/// long to hold it open (0-3 ms, so concurrent commits land out of `id` order).
+pub fn random_tx(variant: &str, first: u64, left: u64) -> (Vec<Ev>, Duration) {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let k = rng.random_range(1..=3u64).min(left);
+    let hold = Duration::from_millis(rng.random_range(0..4));
+    let evs = (0..k)
+        .map(|j| ev(variant, first + j, "rb2405.SHFE"))
+        .collect();
+    (evs, hold)
+}
+
 /// Writes `n` events (keys numbered from `base`) into `variant` from `writers` concurrent writers
 /// at about `rate` events/s in total, each transaction holding 1-3 events open for 0-3 ms (so commits land out of `id`
 /// order). `written` counts committed events as they land. Returns the number inserted.
@@ -197,7 +210,6 @@ pub async fn write_paced(
     rate: f64,
     written: Arc<AtomicU64>,
 ) -> u64 {
-    use rand::Rng;
     let mut tasks = Vec::new();
     for wid in 0..writers {
         let per = n / writers + u64::from(wid < n % writers);
@@ -209,17 +221,8 @@ pub async fn write_paced(
             let (mut done, mut i) = (0u64, 0u64);
             while done < per {
                 tick.tick().await; // pacing the load, not synchronisation
-                let (k, hold) = {
-                    let mut rng = rand::rng();
-                    (
-                        rng.random_range(1..=3u64).min(per - done),
-                        Duration::from_millis(rng.random_range(0..4)),
-                    )
-                };
-                let evs: Vec<_> = (0..k)
-                    .map(|j| ev(&v, base + wid * 10_000_000 + i + j, "rb2405.SHFE"))
-                    .collect();
-                i += k;
+                let (evs, hold) = random_tx(&v, base + wid * 10_000_000 + i, per - done);
+                i += evs.len() as u64;
                 // A loaded shared server may time out a lock wait: retry like a strategy
                 // would (the failed transaction was rolled back; keys are idempotent).
                 let mut attempt = 0;
