@@ -35,6 +35,13 @@ use crate::{
 /// After a poll that found rows, poll again this soon: under steady load an event waits at most
 /// this long instead of a full idle interval.
 const BUSY_INTERVAL: Duration = Duration::from_millis(10);
+/// For this long after a poll that found rows, an empty poll is followed by the next one after
+/// [`ACTIVE_INTERVAL`] rather than the idle interval: a strategy that just wrote usually writes
+/// again soon (light, steady traffic waits at most 20 ms, not 100), while a quiet database is
+/// still polled only at the idle interval.
+const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
+/// Poll interval inside [`ACTIVE_WINDOW`] (capped by the idle interval).
+const ACTIVE_INTERVAL: Duration = Duration::from_millis(20);
 /// Longest back-off while the database or the bus fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -103,6 +110,21 @@ struct Progress {
     full: bool,
 }
 
+/// How long to wait before the next poll after a successful one: at once when a read was cut
+/// by the batch size, [`BUSY_INTERVAL`] after finding rows, [`ACTIVE_INTERVAL`] within
+/// [`ACTIVE_WINDOW`] of the last rows found, else the idle `interval`.
+fn next_wait(p: Progress, since_hit: Option<Duration>, interval: Duration) -> Duration {
+    if p.full {
+        Duration::ZERO
+    } else if p.any {
+        BUSY_INTERVAL.min(interval)
+    } else if since_hit.is_some_and(|d| d < ACTIVE_WINDOW) {
+        ACTIVE_INTERVAL.min(interval)
+    } else {
+        interval
+    }
+}
+
 /// Polls the store and publishes changes.
 pub struct Poller {
     store: Arc<dyn Store>,
@@ -159,6 +181,7 @@ impl Poller {
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut backoff = self.config.interval;
         let mut failing = false;
+        let mut last_hit: Option<std::time::Instant> = None;
         loop {
             let started = std::time::Instant::now();
             let polled = tokio::select! {
@@ -175,13 +198,10 @@ impl Poller {
                         failing = false;
                     }
                     backoff = self.config.interval;
-                    if p.full {
-                        Duration::ZERO
-                    } else if p.any {
-                        BUSY_INTERVAL.min(self.config.interval)
-                    } else {
-                        self.config.interval
+                    if p.any {
+                        last_hit = Some(started);
                     }
+                    next_wait(p, last_hit.map(|t| t.elapsed()), self.config.interval)
                 }
                 Err(err) => {
                     metrics::counter!("signalgate_poll_errors_total").increment(1);
@@ -336,5 +356,47 @@ impl Poller {
 
     fn version(&self, variant: &str, instance: &str) -> Option<i64> {
         self.seed.versions.get(variant)?.get(instance).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_millis(100);
+    const QUIET: Progress = Progress {
+        any: false,
+        full: false,
+    };
+
+    #[test]
+    fn waits_adapt_to_recent_activity() {
+        let full = Progress {
+            any: true,
+            full: true,
+        };
+        let hit = Progress {
+            any: true,
+            full: false,
+        };
+        assert_eq!(next_wait(full, Some(Duration::ZERO), IDLE), Duration::ZERO);
+        assert_eq!(next_wait(hit, Some(Duration::ZERO), IDLE), BUSY_INTERVAL);
+        // Shortly after rows were found: the active interval, not the idle one.
+        let recent = Some(Duration::from_millis(500));
+        assert_eq!(next_wait(QUIET, recent, IDLE), ACTIVE_INTERVAL);
+        // Quiet for longer than the window, or never busy: back to the idle interval.
+        assert_eq!(next_wait(QUIET, Some(ACTIVE_WINDOW), IDLE), IDLE);
+        assert_eq!(next_wait(QUIET, None, IDLE), IDLE);
+    }
+
+    #[test]
+    fn a_short_idle_interval_caps_the_others() {
+        let tiny = Duration::from_millis(5);
+        let hit = Progress {
+            any: true,
+            full: false,
+        };
+        assert_eq!(next_wait(hit, Some(Duration::ZERO), tiny), tiny);
+        assert_eq!(next_wait(QUIET, Some(Duration::ZERO), tiny), tiny);
     }
 }

@@ -100,7 +100,7 @@ impl Hub {
                 variant_room(&batch.variant),
                 symbol_room(&batch.variant, &p.vt_symbol),
             ];
-            slow.extend(fanout.emit(rooms, "event_new", &p.json));
+            fanout.emit_into(rooms, "event_new", &p.json, &mut slow);
         }
         drop(st);
         self.cut_off(slow, fanout);

@@ -45,12 +45,30 @@ impl Fanout {
     /// sockets whose buffer is full (they missed this message and must be cut off).
     pub fn emit(&self, rooms: Vec<String>, event: &str, json: &RawValue) -> Vec<SocketRef> {
         let mut slow = Vec::new();
+        self.emit_into(rooms, event, json, &mut slow);
+        slow
+    }
+
+    /// Like [`Fanout::emit`] for one message of a sequence: sockets already in `slow` (found
+    /// full earlier in the sequence) are skipped, so a client that missed a message never gets
+    /// a later one before it is cut off (it would otherwise resume after the gap); newly full
+    /// sockets are added to `slow`.
+    pub fn emit_into(
+        &self,
+        rooms: Vec<String>,
+        event: &str,
+        json: &RawValue,
+        slow: &mut Vec<SocketRef>,
+    ) {
         // `io.to` panics once the namespace is gone (after `io.close()` at shutdown).
         let Some(ns) = self.io.of("/") else {
-            return slow;
+            return;
         };
         let mut delivered = 0u64;
         for socket in ns.to(rooms).sockets() {
+            if slow.iter().any(|s| s.id == socket.id) {
+                continue;
+            }
             match socket.emit(event, json) {
                 Ok(()) => delivered += 1,
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket),
@@ -58,7 +76,6 @@ impl Fanout {
             }
         }
         metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
-        slow
     }
 
     /// Disconnects clients that fell too far behind. They leave every room at once (so they
