@@ -2,7 +2,8 @@
 //! Redis. Clients on the followers get `bar_update`s that the leader alone polls (its
 //! `signalgate_bar_polls_total` grows, the followers' stay 0); after the leader stops the next
 //! one takes over and a new bar still arrives, once; when nobody follows any more the interest
-//! expires in Redis and the leader stops reading bars.
+//! expires in Redis and the leader stops reading bars. While Redis is away each instance polls
+//! its own clients' series; once it is back only the leader does again.
 
 use std::time::{Duration, Instant};
 
@@ -156,5 +157,72 @@ pub async fn live_bars_are_polled_by_the_leader_only(b: Backend) {
         before,
         "polled for nobody"
     );
+    cl.finish().await;
+}
+
+pub async fn live_bars_survive_a_redis_outage(b: Backend) {
+    let mut cl = Cluster::new(b, false).await;
+    let ms = BAR_POLL_MS.to_string();
+    for _ in 0..2 {
+        cl.add(&[("SIGNALGATE_BARS_POLL_INTERVAL_MS", &ms)]).await;
+    }
+    let (leader, _) = cl.wait_one_leader(0, Duration::from_secs(10)).await;
+    let f = 1 - leader;
+    let store = cl.db.store().await;
+    let symbol = format!("{}.SHFE", unique("lb"));
+    write_bar(&store, &symbol, 0, 100.0).await;
+    let mut c = Sio::connect(&cl.gws[f].base).await;
+    let ack = c
+        .request(
+            "subscribe_bars",
+            json!({"vt_symbol": symbol, "interval": "1m"}),
+        )
+        .await;
+    assert_eq!(ack["bar"]["close"], 100.0, "{ack}");
+
+    // Redis away: every instance polls its own clients' series, as a standalone gateway.
+    cl.redis.kill().await;
+    wait_for("every instance degraded", WAIT, || async {
+        let roles = cl.roles().await;
+        (roles.len() == 2 && roles.iter().all(|r| r.1 == "degraded")).then_some(())
+    })
+    .await;
+    write_bar(&store, &symbol, 1, 101.0).await;
+    next_bar(&mut c, 101.0).await;
+    assert!(
+        cl.gws[f].metric(POLLS).await > 0.0,
+        "the degraded follower polls"
+    );
+
+    // Redis back: one leader polls again, for the group; the bar arrives once.
+    cl.redis.restart().await;
+    let (leader, _) = cl.wait_one_leader(0, Duration::from_secs(15)).await;
+    let follower = 1 - leader;
+    polled(&cl, leader, cl.gws[leader].metric(POLLS).await, 3.0).await;
+    write_bar(&store, &symbol, 2, 102.0).await;
+    next_bar(&mut c, 102.0).await;
+    wait_for("the follower to stop polling bars", WAIT, || async {
+        (cl.gws[follower]
+            .metric("signalgate_bar_series_polled")
+            .await
+            == 0.0)
+            .then_some(())
+    })
+    .await;
+    let before = cl.gws[follower].metric(POLLS).await;
+    // The measurement window itself: five poll intervals without a bar poll.
+    tokio::time::sleep(Duration::from_millis(BAR_POLL_MS * 5)).await;
+    assert_eq!(
+        cl.gws[follower].metric(POLLS).await,
+        before,
+        "a follower polled bars"
+    );
+    let again: Vec<Msg> = c
+        .drain()
+        .into_iter()
+        .filter(|m| matches!(m, Msg::Bar(_)))
+        .collect();
+    assert!(again.is_empty(), "pushed twice: {again:?}");
+    c.close().await;
     cl.finish().await;
 }
