@@ -149,8 +149,8 @@ impl Application {
         let (h, lb, f) = (hub.clone(), live_bars.clone(), fanout.clone());
         tasks.spawn("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
 
-        // Live bars: alone, this instance polls its own series; in a group the leader polls
-        // the group's and the others announce theirs.
+        // Live bars: alone, this instance polls its own series; in a group every instance
+        // announces its series and the leader polls them all.
         let local_bars = LocalRoute::new(live_bars.clone(), bus.clone());
         let bar_route: Arc<dyn BarRoute> = match &group {
             Some(g) => {

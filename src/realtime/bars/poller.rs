@@ -178,6 +178,7 @@ impl BarPoller {
 
     /// Reads the routed series and publishes the new or changed bars (all of them on a re-send
     /// poll); returns how many were published.
+    #[tracing::instrument(name = "bar_poll", skip_all, fields(source = ?route.source, series = route.series.len()))]
     async fn poll_once(&mut self, route: &Route) -> Result<usize, StoreError> {
         let resend = (RESEND_EVERY.as_millis() / self.every.as_millis().max(1)).max(1) as u64;
         let everything = self.polls.is_multiple_of(resend);
