@@ -1,7 +1,7 @@
 //! The bar poller: every `--bars-poll-interval-ms` it asks its [`BarRoute`] which series to read
 //! and where to publish, reads their latest bars in one statement per 200 series
-//! ([`Store::latest_bars`]) and publishes the new or changed ones as one
-//! [`BusMessage::Bars`].
+//! ([`Store::latest_bars`]) and publishes the new or changed ones, one [`BusMessage::Bars`] per
+//! statement (so a message stays below ~50 KB however many series are followed).
 //!
 //! * Alone or degraded: [`LocalRoute`], the series this instance's clients follow, published on
 //!   the local bus.
@@ -177,7 +177,7 @@ impl BarPoller {
     }
 
     /// Reads the routed series and publishes the new or changed bars (all of them on a re-send
-    /// poll); returns how many were published.
+    /// poll), one message per statement; returns how many were published.
     #[tracing::instrument(name = "bar_poll", skip_all, fields(source = ?route.source, series = route.series.len()))]
     async fn poll_once(&mut self, route: &Route) -> Result<usize, StoreError> {
         let resend = (RESEND_EVERY.as_millis() / self.every.as_millis().max(1)).max(1) as u64;
@@ -186,8 +186,9 @@ impl BarPoller {
         metrics::counter!("signalgate_bar_polls_total").increment(1);
         let wanted: HashSet<&BarSeries> = route.series.iter().collect();
         self.sent.retain(|s, _| wanted.contains(s));
-        let mut fresh = Vec::new();
+        let mut published = 0;
         for chunk in route.series.chunks(MAX_SERIES_PER_QUERY) {
+            let mut fresh = Vec::new();
             for (i, bar) in self.store.latest_bars(chunk).await? {
                 let Some(series) = chunk.get(i) else { continue };
                 match PublishedBar::new(series, &bar.to_utc(self.tz)) {
@@ -200,23 +201,29 @@ impl BarPoller {
                     Err(err) => tracing::error!(error = %err, "cannot serialise a bar"),
                 }
             }
+            published += self.publish(route, fresh).await;
         }
-        let n = fresh.len();
-        if n == 0 {
-            return Ok(0);
+        Ok(published)
+    }
+
+    /// Publishes `fresh` (if any) and remembers it; returns how many were published.
+    async fn publish(&mut self, route: &Route, fresh: Vec<Arc<PublishedBar>>) -> usize {
+        if fresh.is_empty() {
+            return 0;
         }
         match route.bus.publish(BusMessage::Bars(fresh.clone())).await {
             Ok(()) => {
+                let n = fresh.len();
                 for p in fresh {
                     self.sent.insert(p.series(), p);
                 }
-                Ok(n)
+                n
             }
             Err(err) => {
                 // A leader that just lost its lease, or a bus shutting down: the next tick
                 // reads and publishes again.
                 tracing::debug!(error = %err, "live bars not published");
-                Ok(0)
+                0
             }
         }
     }
