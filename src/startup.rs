@@ -29,7 +29,10 @@ use crate::{
     poller::{Poller, PollerStatus},
     realtime::{
         self,
-        bars::LiveBars,
+        bars::{
+            LiveBars,
+            poller::{BarPoller, BarRoute, LocalRoute},
+        },
         consumer,
         fanout::Fanout,
         hub::{Hub, HubLimits},
@@ -118,12 +121,6 @@ impl Application {
         );
         let tasks = Supervisor::new();
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
-        let (lb, f, every) = (
-            live_bars.clone(),
-            fanout.clone(),
-            config.database.bars_poll_interval(),
-        );
-        tasks.spawn("live-bars", move |token| lb.run(f, every, token));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let status = Arc::new(PollerStatus::default());
@@ -149,8 +146,28 @@ impl Application {
             Some(g) => g.receiver(bus.subscribe()),
             None => bus.subscribe(),
         };
-        let (h, f) = (hub.clone(), fanout.clone());
-        tasks.spawn("bus-consumer", |token| consumer::run(rx, h, f, token));
+        let (h, lb, f) = (hub.clone(), live_bars.clone(), fanout.clone());
+        tasks.spawn("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
+
+        // Live bars: alone, this instance polls its own series; in a group every instance
+        // announces its series and the leader polls them all.
+        let local_bars = LocalRoute::new(live_bars.clone(), bus.clone());
+        let bar_route: Arc<dyn BarRoute> = match &group {
+            Some(g) => {
+                let group_bars = Arc::new(g.bars(live_bars.clone(), local_bars));
+                let announcer = group_bars.clone();
+                tasks.spawn("bar-interest", move |token| announcer.announce(token));
+                group_bars
+            }
+            None => Arc::new(local_bars),
+        };
+        let bar_poller = BarPoller::new(
+            store.clone(),
+            bars_tz,
+            bar_route,
+            config.database.bars_poll_interval(),
+        );
+        tasks.spawn("live-bars", move |token| bar_poller.run(token));
 
         if let Err(err) = hub.load().await {
             tracing::warn!(error = %err, "cannot load live state yet; retrying in the background");

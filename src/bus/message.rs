@@ -11,7 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::domain::{Event, Snapshot};
+use crate::{
+    domain::{Bar, Event, Interval, Snapshot, VtSymbol},
+    store::BarSeries,
+};
 
 /// An event serialised once, ready to be queued on any number of sockets.
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +63,55 @@ impl PublishedSnapshot {
     }
 }
 
+/// The latest bar of one series, serialised once as its `bar_update` payload
+/// (`{"vt_symbol", "interval", "bar"}`, times in UTC).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PublishedBar {
+    /// Instrument (routing: the room `bars:<vt_symbol>:<interval>`).
+    pub vt_symbol: VtSymbol,
+    /// Interval.
+    pub interval: Interval,
+    /// The `bar_update` JSON sent to clients; two pushes of the same bar have the same text.
+    pub json: Box<RawValue>,
+}
+
+/// The `bar_update` payload (field order fixed, so equal bars serialise to equal text).
+#[derive(Serialize)]
+struct BarUpdate<'a> {
+    vt_symbol: &'a VtSymbol,
+    interval: Interval,
+    bar: &'a Bar,
+}
+
+impl PublishedBar {
+    /// Serialises `bar`, the latest of `series`.
+    pub fn new(series: &BarSeries, bar: &Bar) -> Result<Arc<Self>, serde_json::Error> {
+        let update = BarUpdate {
+            vt_symbol: &series.vt_symbol,
+            interval: series.interval,
+            bar,
+        };
+        Ok(Arc::new(Self {
+            vt_symbol: series.vt_symbol.clone(),
+            interval: series.interval,
+            json: serde_json::value::to_raw_value(&update)?,
+        }))
+    }
+
+    /// Its series.
+    pub fn series(&self) -> BarSeries {
+        BarSeries {
+            vt_symbol: self.vt_symbol.clone(),
+            interval: self.interval,
+        }
+    }
+
+    /// Whether `other` is the same push (same series, same bar, same values).
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.json.get() == other.json.get()
+    }
+}
+
 /// All events of one variant with `after_seq < seq <= upto_seq`, ascending.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventBatch {
@@ -86,6 +138,9 @@ pub enum BusMessage {
     /// The variant's history in the database went backwards (recreated or restored): drop
     /// everything held for it and start `epoch` at position `head`.
     Reset(StreamReset),
+    /// The latest bars of followed series that are new or changed (and, now and then, all of
+    /// them again: consumers push only what differs from what they pushed last).
+    Bars(Vec<Arc<PublishedBar>>),
 }
 
 /// A new epoch of one variant's stream.
@@ -135,5 +190,41 @@ mod tests {
         assert_eq!(back.events[0].seq, 3);
         assert_eq!(back.events[0].json.get(), published.json.get());
         assert!(BusMessage::from_json(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn bars_round_trip_and_equal_bars_serialise_equally() {
+        let series = BarSeries {
+            vt_symbol: VtSymbol::parse("rb2405.SHFE").expect("symbol"),
+            interval: Interval::Minute,
+        };
+        let bar = |close| Bar {
+            datetime: chrono::DateTime::from_timestamp(1_714_527_000, 0).expect("time"),
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close,
+            volume: 3.0,
+            turnover: 4.0,
+            open_interest: 5.0,
+        };
+        let a = PublishedBar::new(&series, &bar(1.5)).expect("serialises");
+        assert!(a.same_as(&PublishedBar::new(&series, &bar(1.5)).expect("serialises")));
+        assert!(!a.same_as(&PublishedBar::new(&series, &bar(1.6)).expect("serialises")));
+        assert!(
+            a.json
+                .get()
+                .starts_with(r#"{"vt_symbol":"rb2405.SHFE","interval":"1m","bar":{"#),
+            "{}",
+            a.json.get()
+        );
+        let text = BusMessage::Bars(vec![a.clone()])
+            .to_json()
+            .expect("to json");
+        let BusMessage::Bars(back) = BusMessage::from_json(&text).expect("from json") else {
+            panic!("wrong variant");
+        };
+        assert_eq!(back[0].series(), series);
+        assert!(back[0].same_as(&a));
     }
 }

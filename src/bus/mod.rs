@@ -21,7 +21,9 @@ use futures_util::{Stream, StreamExt};
 
 pub use envelope::{Envelope, EnvelopeError, Heartbeat};
 pub use local::LocalBus;
-pub use message::{BusMessage, EventBatch, PublishedEvent, PublishedSnapshot, StreamReset};
+pub use message::{
+    BusMessage, EventBatch, PublishedBar, PublishedEvent, PublishedSnapshot, StreamReset,
+};
 pub use redis::{GroupKeys, Incoming, LeaseToken, RedisBus, Terms};
 
 /// Why a publish failed.

@@ -13,7 +13,8 @@
 //!
 //! Keys (all under one hash tag, so a cluster keeps them on one slot): `signalgate:{group}:lease`
 //! (holder and term of the leader, with a TTL), `signalgate:{group}:term` (the fencing counter)
-//! and the channel `signalgate:{group}:bus`. Nothing per variant is stored.
+//! the channel `signalgate:{group}:bus` and the live-bar interest `signalgate:{group}:bars:interest`
+//! (see [`crate::group`]). Nothing per variant is stored.
 
 use std::{
     sync::{
@@ -63,6 +64,8 @@ pub struct GroupKeys {
     pub term: String,
     /// The pub/sub channel.
     pub channel: String,
+    /// The bar series followed anywhere in the group (a sorted set scored by expiry).
+    pub bar_interest: String,
 }
 
 impl GroupKeys {
@@ -72,6 +75,7 @@ impl GroupKeys {
             lease: format!("signalgate:{{{group}}}:lease"),
             term: format!("signalgate:{{{group}}}:term"),
             channel: format!("signalgate:{{{group}}}:bus"),
+            bar_interest: format!("signalgate:{{{group}}}:bars:interest"),
         }
     }
 }
@@ -357,6 +361,7 @@ mod tests {
         assert_eq!(k.lease, "signalgate:{prod}:lease");
         assert_eq!(k.term, "signalgate:{prod}:term");
         assert_eq!(k.channel, "signalgate:{prod}:bus");
+        assert_eq!(k.bar_interest, "signalgate:{prod}:bars:interest");
     }
 
     #[test]

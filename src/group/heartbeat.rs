@@ -66,6 +66,8 @@ impl Bus for TrackingBus {
                 Position::Version(s.variant.clone(), s.instance_id.clone(), s.version)
             }
             BusMessage::Reset(r) => Position::Reset(r.clone()),
+            // Bars have no position: the bar poller re-sends them now and then instead.
+            BusMessage::Bars(_) => return self.inner.publish(msg).await,
         };
         self.inner.publish(msg).await?;
         if let Ok(mut hb) = self.published.lock() {

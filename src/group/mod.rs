@@ -17,9 +17,14 @@
 //! Correctness never depends on the lease: consumers drop what they have (`seq`, version), a
 //! lost message is refilled from the database, and a stale leader cannot publish (the publish
 //! script checks the lease). On shutdown the leader releases the lease at once.
+//!
+//! Live bars ride the same bus: the leader polls the series followed anywhere in the group
+//! ([`interest`]) and publishes them; see [`bars`].
 
+mod bars;
 mod feed;
 mod heartbeat;
+mod interest;
 mod lease;
 mod status;
 
@@ -36,6 +41,7 @@ use crate::{
     realtime::hub::Hub,
     store::Store,
 };
+pub use bars::GroupBars;
 pub use feed::{Feed, FeedParts};
 pub use heartbeat::{HEARTBEAT_INTERVAL, TrackingBus};
 pub use lease::Lease;
@@ -125,6 +131,16 @@ impl Group {
     /// The status shown by `/readyz`.
     pub fn status(&self) -> Arc<GroupStatus> {
         self.status.clone()
+    }
+
+    /// Live bars in this group: the bar poller's route and the announcer of `live`'s series;
+    /// `local` is the route while degraded.
+    pub fn bars(
+        &self,
+        live: Arc<crate::realtime::bars::LiveBars>,
+        local: crate::realtime::bars::poller::LocalRoute,
+    ) -> GroupBars {
+        GroupBars::new(self.bus.clone(), self.status.clone(), live, local)
     }
 
     /// The consumer's receiver: the Redis channel (checked, see [`Feed`]) merged with `local`.

@@ -1,18 +1,19 @@
-//! The bus consumer of one instance: applies every bus message to the hub, which pushes it to
-//! this instance's rooms. It owns its [`BusReceiver`] and ends when the bus closes or the
-//! supervisor cancels it.
+//! The bus consumer of one instance: applies every bus message to the hub (events, snapshots,
+//! resets) or the live bars (bars), which push it to this instance's rooms. It owns its
+//! [`BusReceiver`] and ends when the bus closes or the supervisor cancels it.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{fanout::Fanout, hub::Hub};
+use super::{bars::LiveBars, fanout::Fanout, hub::Hub};
 use crate::bus::{BusMessage, BusReceiver};
 
-/// Feeds bus messages into the hub until the bus closes or `cancel` fires.
+/// Feeds bus messages into the hub and the live bars until the bus closes or `cancel` fires.
 pub async fn run(
     mut rx: BusReceiver,
     hub: Arc<Hub>,
+    bars: Arc<LiveBars>,
     fanout: Arc<Fanout>,
     cancel: CancellationToken,
 ) {
@@ -25,6 +26,9 @@ pub async fn run(
             Some(BusMessage::Events(batch)) => hub.apply_events(batch, &fanout).await,
             Some(BusMessage::Snapshot(snap)) => hub.apply_snapshot(snap, &fanout),
             Some(BusMessage::Reset(reset)) => hub.reset(reset, &fanout),
+            Some(BusMessage::Bars(latest)) => {
+                bars.apply(&latest, &fanout);
+            }
             None => break,
         }
     }

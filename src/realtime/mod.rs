@@ -7,7 +7,8 @@
 //! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
 //! - [`fanout`]: emitting into rooms and cutting off slow clients;
 //! - [`consumer`]: applies bus messages to the hub;
-//! - [`bars`]: live bars (`subscribe_bars`, `bar_update`) and their poller;
+//! - [`bars`]: live bars (`subscribe_bars`, `bar_update`): the followed series and their pushes;
+//!   [`bars::poller`] reads them and publishes them on a bus;
 //! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
 
 mod apply;

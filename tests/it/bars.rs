@@ -2,20 +2,19 @@
 //! bar, `bar_update` pushes new and changed bars of followed series only, in UTC whatever
 //! `--bars-timezone` is; bad requests get error acks.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{Duration as Minutes, NaiveDateTime};
 use serde_json::{Value, json};
 use signalgate::{
     domain::{Interval, VtSymbol},
-    store::{NewBar, StoredBar},
+    store::{NewBar, Store, StoredBar},
 };
 
 use crate::{
     backend_tests,
     common::{
         Backend, TestDb,
-        app::TestApp,
         sio::{Msg, Sio},
         spawn_app, spawn_app_with, wait_for,
     },
@@ -30,8 +29,8 @@ fn t0() -> NaiveDateTime {
 }
 
 /// Writes a 1m bar at `t0 + minute` (Shanghai time, as VnPy would) with the given close.
-async fn write_bar(app: &TestApp, vt_symbol: &str, minute: i64, close: f64) {
-    app.store
+pub async fn write_bar(store: &Arc<dyn Store>, vt_symbol: &str, minute: i64, close: f64) {
+    store
         .upsert_bar(&NewBar {
             vt_symbol: VtSymbol::parse(vt_symbol).expect("symbol"),
             interval: Interval::Minute,
@@ -72,7 +71,7 @@ async fn live_bars_ack_updates_and_unsubscribe(b: Backend) {
         c.database.bars_poll_interval_ms = 50;
     })
     .await;
-    write_bar(&app, "rb2405.SHFE", 0, 100.0).await;
+    write_bar(&app.store, "rb2405.SHFE", 0, 100.0).await;
     let mut c = Sio::connect(&app.base).await;
 
     // A series with no bar yet acks `bar: null`; one with bars acks its latest, in UTC.
@@ -98,14 +97,14 @@ async fn live_bars_ack_updates_and_unsubscribe(b: Backend) {
     assert_eq!(app.live_bars.followed(), 2);
 
     // A new bar is pushed, then a change of it (same time, new close).
-    write_bar(&app, "rb2405.SHFE", 1, 101.0).await;
+    write_bar(&app.store, "rb2405.SHFE", 1, 101.0).await;
     let u = next_bar(&mut c, "rb2405.SHFE", 101.0).await;
     assert_eq!(u["interval"], "1m");
     assert_eq!(u["bar"]["datetime"], "2024-05-01T01:31:00.000000Z");
-    write_bar(&app, "rb2405.SHFE", 1, 102.5).await;
+    write_bar(&app.store, "rb2405.SHFE", 1, 102.5).await;
     next_bar(&mut c, "rb2405.SHFE", 102.5).await;
     // The first bar of a followed series.
-    write_bar(&app, "au2406.SHFE", 0, 500.0).await;
+    write_bar(&app.store, "au2406.SHFE", 0, 500.0).await;
     next_bar(&mut c, "au2406.SHFE", 500.0).await;
 
     // A second client follows au only: it never gets rb.
@@ -127,10 +126,10 @@ async fn live_bars_ack_updates_and_unsubscribe(b: Backend) {
         )
         .await;
     assert_eq!(ack, json!({"ok": true}));
-    write_bar(&app, "rb2405.SHFE", 2, 103.0).await;
-    write_bar(&app, "au2406.SHFE", 1, 501.0).await;
+    write_bar(&app.store, "rb2405.SHFE", 2, 103.0).await;
+    write_bar(&app.store, "au2406.SHFE", 1, 501.0).await;
     next_bar(&mut c, "au2406.SHFE", 501.0).await;
-    write_bar(&app, "au2406.SHFE", 2, 502.0).await;
+    write_bar(&app.store, "au2406.SHFE", 2, 502.0).await;
     next_bar(&mut c, "au2406.SHFE", 502.0).await;
     for m in c.drain().into_iter().chain(other.drain()) {
         if let Msg::Bar(b) = m {

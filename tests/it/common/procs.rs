@@ -113,6 +113,25 @@ impl RedisServer {
             let _ = c.kill().await;
         }
     }
+
+    /// Whether `key` exists (one `EXISTS` over a plain connection).
+    pub async fn exists(&self, key: &str) -> bool {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("redis connection");
+        let cmd = format!("*2\r\n$6\r\nEXISTS\r\n${}\r\n{key}\r\n", key.len());
+        s.write_all(cmd.as_bytes()).await.expect("EXISTS sent");
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("redis answers")
+            .expect("EXISTS reply");
+        match &buf[..n] {
+            b":1\r\n" => true,
+            b":0\r\n" => false,
+            other => panic!("EXISTS reply {:?}", String::from_utf8_lossy(other)),
+        }
+    }
 }
 
 async fn ping(port: u16) -> bool {
@@ -211,6 +230,23 @@ impl Gateway {
             group["role"].as_str()?.to_owned(),
             group["term"].as_u64().unwrap_or(0),
         ))
+    }
+
+    /// The value of an unlabelled metric on `/metrics`; 0 when it is not exported (yet).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics body");
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .find_map(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// A counter from `/readyz`'s group section.

@@ -7,11 +7,14 @@
 //!   lease TTL (resp. at once), every client ends with every event exactly once, in order;
 //! * Redis killed for longer than the TTL and started again: the same, and one leader again;
 //! * start with Redis down (degraded), join when it comes up, and a follower that drops
-//!   messages on purpose is repaired by the heartbeat within ~2 s while the variant is quiet.
+//!   messages on purpose is repaired by the heartbeat within ~2 s while the variant is quiet;
+//! * live bars: only the leader polls them, the next leader takes over, interest expires, and
+//!   while Redis is away every instance polls its own clients' series ([`bars`]).
 //!
 //! The heavy tests take turns (one semaphore) so timings are not measured on a starved CPU.
 //! Measured numbers are printed with a `MEASURED` prefix (`cargo test ... -- --nocapture`).
 
+mod bars;
 mod cluster;
 
 use std::{
@@ -31,6 +34,7 @@ use crate::common::{
     unique, wait_for,
     writer::{Writer, ev, write_paced},
 };
+use bars::{live_bars_are_polled_by_the_leader_only, live_bars_survive_a_redis_outage};
 use cluster::{Cluster, TTL_MS, assert_exactly_once, db_rate, follow, subscribe, unix_ms};
 
 /// One heavy (3-process, 60-client) scenario at a time.
@@ -57,6 +61,8 @@ server_backend_tests!(
     one_poller_failover_and_handover_exactly_once,
     redis_outage_degrades_and_rejoins_exactly_once,
     starts_degraded_joins_and_heartbeat_repairs_lost_messages,
+    live_bars_are_polled_by_the_leader_only,
+    live_bars_survive_a_redis_outage,
 );
 
 /// 60 clients through nginx, each announcing its own address so the hash spreads them.

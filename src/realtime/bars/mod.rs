@@ -1,34 +1,41 @@
 //! Live bars: `subscribe_bars` / `unsubscribe_bars` and the `bar_update` push.
 //!
 //! A socket subscribes to a bar series (`vt_symbol`, `interval`): it joins the room
-//! `bars:<vt_symbol>:<interval>` and its ack holds the series' latest bar. One task
-//! ([`LiveBars::run`]) reads the latest bar of every series that has at least one subscriber,
-//! all of them in one statement ([`Store::latest_bars`]) every `--bars-poll-interval-ms`, and
-//! pushes `bar_update` to the series' room when that bar is new or changed. Series nobody
-//! follows are never read. Bars are pushed as `/api/bars` serves them (times in UTC).
+//! `bars:<vt_symbol>:<interval>` and its ack holds the series' latest bar, read from the database
+//! by this instance (first paint). [`LiveBars`] is the instance's registry of followed series;
+//! the [`poller`] reads the latest bar of followed series, all of them in one statement
+//! ([`Store::latest_bars`]) every `--bars-poll-interval-ms`, and publishes them on a bus
+//! ([`BusMessage::Bars`](crate::bus::BusMessage)); the bus consumer hands them to
+//! [`LiveBars::apply`], which pushes `bar_update` to the series' room when the bar differs from
+//! the one this instance pushed last. Series nobody follows are never read.
+//!
+//! Alone (and in degraded group mode) an instance polls the series its own clients follow into
+//! its local bus; in group mode the leader polls the series followed anywhere in the group
+//! (announced in Redis, see [`crate::group`]) and publishes them on the group bus.
 //!
 //! Only the *latest* bar is pushed: when several bars were written between two polls, a client
 //! sees a jump in time and re-reads the missing ones over REST (the dashboard does).
 
+pub mod poller;
+
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use chrono_tz::Tz;
-use serde_json::{Value, json, value::to_raw_value};
+use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 use super::{fanout::Fanout, protocol::ProtoError, variant::lock};
-use crate::store::{BarSeries, Store, StoreError, StoredBar};
+use crate::{
+    bus::PublishedBar,
+    store::{BarSeries, Store},
+};
 
 /// Most series one socket may follow (a dashboard shows one chart; a few for split views).
 pub const MAX_SERIES_PER_SOCKET: usize = 8;
-/// Most series read by one statement: 3 bind parameters each, far below every backend's limit,
-/// and a statement small enough to plan quickly. More series take several statements.
-const MAX_SERIES_PER_QUERY: usize = 200;
 
 /// The series one socket follows (kept in its extensions).
 #[derive(Debug, Clone, Default)]
@@ -38,25 +45,28 @@ pub struct BarSubscriptions(Arc<Mutex<HashSet<BarSeries>>>);
 #[derive(Debug, Default)]
 struct Watched {
     sockets: usize,
-    last: Option<StoredBar>,
+    last: Option<Arc<PublishedBar>>,
 }
 
-/// The live-bar registry and poller.
+/// The series this instance's sockets follow, and what was pushed for each.
 #[derive(Debug)]
 pub struct LiveBars {
     store: Arc<dyn Store>,
     /// Zone of VnPy's naive bar times.
     tz: Tz,
     series: Mutex<HashMap<BarSeries, Watched>>,
+    /// Woken when a series becomes followed here.
+    added: Notify,
 }
 
 impl LiveBars {
-    /// A registry reading bars from `store`, stored in zone `tz`.
+    /// A registry reading acks from `store`, bars stored in zone `tz`.
     pub fn new(store: Arc<dyn Store>, tz: Tz) -> Self {
         Self {
             store,
             tz,
             series: Mutex::default(),
+            added: Notify::new(),
         }
     }
 
@@ -65,9 +75,19 @@ impl LiveBars {
         format!("bars:{}:{}", s.vt_symbol, s.interval.as_str())
     }
 
-    /// How many series have subscribers (and are polled).
+    /// How many series have subscribers here.
     pub fn followed(&self) -> usize {
         lock(&self.series).len()
+    }
+
+    /// The series that have subscribers here.
+    pub fn followed_series(&self) -> Vec<BarSeries> {
+        lock(&self.series).keys().cloned().collect()
+    }
+
+    /// Resolves once a series becomes followed here (after the call, or since the last one).
+    pub async fn added(&self) {
+        self.added.notified().await;
     }
 
     /// Subscribes `socket` to `series` (again: a no-op) and returns the ack with the latest bar
@@ -93,16 +113,28 @@ impl LiveBars {
             }
             mine.insert(series.clone())
         };
+        let mut first = false;
         if added {
             socket.join(Self::room(&series));
-            lock(&self.series)
-                .entry(series.clone())
-                .or_default()
-                .sockets += 1;
+            let mut all = lock(&self.series);
+            let w = all.entry(series.clone()).or_default();
+            w.sockets += 1;
+            first = w.sockets == 1;
         }
         match self.store.latest_bars(std::slice::from_ref(&series)).await {
             Ok(rows) => {
                 let bar = rows.first().map(|(_, b)| b.to_utc(self.tz));
+                if let Some(pushed) = bar
+                    .as_ref()
+                    .and_then(|b| PublishedBar::new(&series, b).ok())
+                {
+                    self.first_paint(&series, pushed);
+                }
+                if first {
+                    // After the first paint is recorded: the group leader, told now, cannot
+                    // publish this bar before this instance knows it was sent.
+                    self.added.notify_one();
+                }
                 Ok(
                     json!({"ok": true, "vt_symbol": series.vt_symbol, "interval": series.interval, "bar": bar}),
                 )
@@ -118,6 +150,16 @@ impl LiveBars {
                     "the latest bar could not be read from the database; retry",
                 ))
             }
+        }
+    }
+
+    /// Counts the ack's bar as pushed when nothing was pushed for the series yet, so the first
+    /// poll does not repeat it.
+    fn first_paint(&self, series: &BarSeries, bar: Arc<PublishedBar>) {
+        if let Some(w) = lock(&self.series).get_mut(series)
+            && w.last.is_none()
+        {
+            w.last = Some(bar);
         }
     }
 
@@ -153,11 +195,11 @@ impl LiveBars {
         }
     }
 
-    /// Records `bar` as the latest of `series`; true if it differs from the last one pushed
-    /// (and the series is still followed).
-    fn is_news(&self, series: &BarSeries, bar: &StoredBar) -> bool {
-        match lock(&self.series).get_mut(series) {
-            Some(w) if w.last.as_ref() != Some(bar) => {
+    /// Records `bar` as the latest of its series; true if the series is followed here and the
+    /// bar differs from the last one pushed.
+    fn is_news(&self, bar: &Arc<PublishedBar>) -> bool {
+        match lock(&self.series).get_mut(&bar.series()) {
+            Some(w) if !w.last.as_ref().is_some_and(|l| l.same_as(bar)) => {
                 w.last = Some(bar.clone());
                 true
             }
@@ -165,50 +207,16 @@ impl LiveBars {
         }
     }
 
-    /// Reads the latest bar of every followed series and pushes the new ones; returns how many
-    /// `bar_update`s were pushed.
-    pub async fn poll_once(&self, fanout: &Fanout) -> Result<usize, StoreError> {
-        let followed: Vec<BarSeries> = lock(&self.series).keys().cloned().collect();
+    /// Pushes `bar_update` for every bar of a followed series that differs from the one pushed
+    /// last (a duplicate or a series nobody here follows is skipped); returns how many.
+    pub fn apply(&self, bars: &[Arc<PublishedBar>], fanout: &Fanout) -> usize {
+        let mut slow = Vec::new();
         let mut pushed = 0;
-        for chunk in followed.chunks(MAX_SERIES_PER_QUERY) {
-            for (i, bar) in self.store.latest_bars(chunk).await? {
-                let Some(series) = chunk.get(i) else { continue };
-                if !self.is_news(series, &bar) {
-                    continue;
-                }
-                let msg = json!({"vt_symbol": series.vt_symbol, "interval": series.interval, "bar": bar.to_utc(self.tz)});
-                let Ok(raw) = to_raw_value(&msg) else {
-                    continue;
-                };
-                let slow = fanout.emit(vec![Self::room(series)], "bar_update", &raw);
-                fanout.cut_off(slow);
-                pushed += 1;
-            }
+        for bar in bars.iter().filter(|b| self.is_news(b)) {
+            slow.extend(fanout.emit(vec![Self::room(&bar.series())], "bar_update", &bar.json));
+            pushed += 1;
         }
-        Ok(pushed)
-    }
-
-    /// Polls every `every` until `token` is cancelled. A failed read is logged and retried at
-    /// the next tick; nothing is lost because only the latest bar matters.
-    pub async fn run(
-        self: Arc<Self>,
-        fanout: Arc<Fanout>,
-        every: Duration,
-        token: CancellationToken,
-    ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if self.followed() == 0 {
-                continue;
-            }
-            if let Err(err) = self.poll_once(&fanout).await {
-                tracing::warn!(error = %err, "live bars: cannot read the latest bars; retrying");
-            }
-        }
+        fanout.cut_off(slow);
+        pushed
     }
 }
