@@ -48,6 +48,9 @@ describe("dashboard (UTC bars)", () => {
     assert.equal(new URL(page.url()).searchParams.get("variant"), first);
     assert.equal(await page.$eval("#variants a[aria-current=page]", (a) => a.textContent.includes(a.closest("li").dataset.variant)), true);
     assert.equal(await page.$eval("#variants a[aria-current=page]", (a) => a.closest("li").dataset.variant), first);
+    // A gateway without authentication: no token entry, no sign-out control.
+    assert.equal(await page.$eval("#signin", (s) => s.hidden), true);
+    assert.equal(await page.$eval("#signout", (b) => b.hidden), true);
     // The demo writes `instruments` as a map keyed by vt_symbol: one row per symbol.
     const symbols = await page.$$eval("#instruments tbody tr[data-symbol]", (trs) => trs.map((t) => t.dataset.symbol).sort());
     assert.deepEqual(symbols, ["IF2406.CFFEX", "au2406.SHFE", "rb2405.SHFE"]);

@@ -103,9 +103,13 @@ export async function startDemoWithHistory(db, extra = []) {
   return demo;
 }
 
-/** A gateway on 127.0.0.1:`port` over `db`, ready (live state loaded) when this resolves. */
-export async function startGateway(db, port, extra = []) {
-  const child = run(["serve", "--listen", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, ...extra]);
+/**
+ * A gateway on 127.0.0.1:`port` over `db`, ready (live state loaded) when this resolves.
+ * `jwtSecret` turns token authentication on (`--jwt-secret`); mint tokens with `mintToken`.
+ */
+export async function startGateway(db, port, extra = [], { jwtSecret } = {}) {
+  const auth = jwtSecret ? ["--jwt-secret", jwtSecret] : [];
+  const child = run(["serve", "--listen", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, ...auth, ...extra]);
   const url = `http://127.0.0.1:${port}`;
   await waitFor("the gateway to be ready", async () => {
     if (child.exitCode !== null) throw new Error(`gateway exited: ${child.log.join("")}`);
@@ -113,6 +117,13 @@ export async function startGateway(db, port, extra = []) {
     return res.ok && (await res.json()).realtime === true;
   }, 20_000, 100);
   return { child, url, stop: () => stop(child) };
+}
+
+/** A token from `signalgate token` signed with `secret`, for the `variants` globs, valid for `ttl` ("1h", "5s"). */
+export function mintToken(secret, { sub = "e2e", variants, ttl = "1h" }) {
+  return execFileSync(gatewayBinary(), ["token", "--jwt-secret", secret, "--sub", sub, "--variants", variants.join(","), "--ttl", ttl], {
+    encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
 }
 
 /** Runs SQL on `db` with the sqlite3 CLI (waits up to 5 s on a writer lock); returns rows as JSON. */
