@@ -5,14 +5,11 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { createRequire } from "node:module";
 import {
-  closeAll, openPage, connState, feedSeqs, freePort, mintToken, screenshot, startDemoWithHistory,
+  axeViolations, closeAll, openPage, connState, feedSeqs, freePort, mintToken, screenshot, startDemoWithHistory,
   startGateway, tempDir, waitFor, writeEvent,
 } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const SECRET = "e2e-dashboard-secret-0123456789";
 /** The demo writes breakout_v3, mean_revert_v2 and trend_follow_v1; the token grants two. */
 const GLOBS = ["trend_*", "mean_*"];
@@ -57,16 +54,8 @@ describe("dashboard with token authentication", () => {
     assert.equal(await connState(page), "signedout");
     assert.equal(await page.$eval("#signout", (b) => b.hidden), true);
     assert.deepEqual(await sidebarVariants(page), []);
-    await page.addScriptTag({ path: AXE });
-    for (const scheme of ["light", "dark"]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const violations = await page.evaluate(async () =>
-        (await window.axe.run(document, { resultTypes: ["violations"] })).violations
-          .filter((v) => v.impact === "serious" || v.impact === "critical")
-          .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`));
-      assert.deepEqual(violations, [], `${scheme}:\n${violations.join("\n")}`);
-    }
-    await page.emulateMedia({ colorScheme: "light" });
+    const violations = await axeViolations(page);
+    assert.deepEqual(violations, [], violations.join("\n"));
     await screenshot(page, "token-entry");
   });
 

@@ -9,12 +9,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, "../..");
 export const ARTIFACTS = path.join(HERE, "artifacts");
 export const CHROMIUM = process.env.SIGNALGATE_CHROMIUM ?? "/usr/bin/chromium";
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
 /** The gateway binary: $SIGNALGATE_BIN, else <target dir>/debug/signalgate. */
 export function gatewayBinary() {
@@ -217,6 +219,22 @@ export function writeBar(db, { symbol, exchange, at, close }) {
     VALUES (${quote(symbol)}, ${quote(exchange)}, ${quote(dt)}, '1m', 10, 100, 1000, ${close - 1}, ${close + 2}, ${close - 2}, ${close})
     ON CONFLICT (symbol, exchange, "interval", "datetime") DO UPDATE SET close_price = excluded.close_price,
       high_price = excluded.high_price, low_price = excluded.low_price, open_price = excluded.open_price`);
+}
+
+/** axe-core's serious and critical violations on the page, in the light and the dark theme. */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  const found = [];
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const violations = await page.evaluate(async () =>
+      (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`));
+    found.push(...violations.map((v) => `${scheme}: ${v}`));
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  return found;
 }
 
 /** Seqs of the feed's rows, top to bottom. */
