@@ -122,10 +122,10 @@ describe("dashboard with token authentication", () => {
     await page.goto(`${gw.url}/?variant=trend_follow_v1`);
     await waitFor("the token entry", () => onTokenEntry(page), 5_000);
     // Long enough to show the dashboard first, short enough to expire during the test.
-    await signIn(page, mintToken(SECRET, { variants: GLOBS, ttl: "6s" }));
+    await signIn(page, mintToken(SECRET, { variants: GLOBS, ttl: "8s" }));
     await waitFor("the dashboard", () => dashboardShown(page), 5_000, 25);
     const t0 = Date.now();
-    await waitFor("the token entry after expiry", () => onTokenEntry(page), 12_000, 50);
+    await waitFor("the token entry after expiry", () => onTokenEntry(page), 15_000, 50);
     console.log(`token entry ${Date.now() - t0} ms after the dashboard was shown`);
     assert.equal(await signinError(page), "Your token expired. Enter a new token to continue.");
     assert.equal(await storedToken(page), null, "the expired token is forgotten");
