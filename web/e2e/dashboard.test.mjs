@@ -5,15 +5,12 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { createRequire } from "node:module";
 import {
-  closeAll, openPage, ARTIFACTS, connState, feedSeqs, freePort, inspectChart, screenshot, sql,
+  axeViolations, closeAll, openPage, ARTIFACTS, connState, feedSeqs, freePort, inspectChart, screenshot, sql,
   startDemoWithHistory, startGateway, tempDir, waitFor, writeBar, writeEvent, writeOlderBars,
   writeSnapshot,
 } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve("axe-core/axe.min.js");
 const DEMO_VARIANTS = ["breakout_v3", "mean_revert_v2", "trend_follow_v1"];
 
 describe("dashboard (UTC bars)", () => {
@@ -48,6 +45,9 @@ describe("dashboard (UTC bars)", () => {
     assert.equal(new URL(page.url()).searchParams.get("variant"), first);
     assert.equal(await page.$eval("#variants a[aria-current=page]", (a) => a.textContent.includes(a.closest("li").dataset.variant)), true);
     assert.equal(await page.$eval("#variants a[aria-current=page]", (a) => a.closest("li").dataset.variant), first);
+    // A gateway without authentication: no token entry, no sign-out control.
+    assert.equal(await page.$eval("#signin", (s) => s.hidden), true);
+    assert.equal(await page.$eval("#signout", (b) => b.hidden), true);
     // The demo writes `instruments` as a map keyed by vt_symbol: one row per symbol.
     const symbols = await page.$$eval("#instruments tbody tr[data-symbol]", (trs) => trs.map((t) => t.dataset.symbol).sort());
     assert.deepEqual(symbols, ["IF2406.CFFEX", "au2406.SHFE", "rb2405.SHFE"]);
@@ -216,16 +216,8 @@ describe("dashboard (UTC bars)", () => {
     await page.goto(`${gw.url}/?variant=trend_follow_v1`);
     await waitFor("the main view", async () => (await inspectChart(page)).candles.length > 0
       && (await page.$("#feed li[data-seq]")), 5_000);
-    await page.addScriptTag({ path: AXE });
-    for (const scheme of ["light", "dark"]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const violations = await page.evaluate(async () =>
-        (await window.axe.run(document, { resultTypes: ["violations"] })).violations
-          .filter((v) => v.impact === "serious" || v.impact === "critical")
-          .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`));
-      assert.deepEqual(violations, [], `${scheme}:\n${violations.join("\n")}`);
-    }
-    await page.emulateMedia({ colorScheme: "light" });
+    const violations = await axeViolations(page);
+    assert.deepEqual(violations, [], violations.join("\n"));
   });
 
   test("gateway restart: reconnecting, then resumed; every event exactly once", async () => {

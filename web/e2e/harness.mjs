@@ -9,12 +9,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, "../..");
 export const ARTIFACTS = path.join(HERE, "artifacts");
 export const CHROMIUM = process.env.SIGNALGATE_CHROMIUM ?? "/usr/bin/chromium";
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
 /** The gateway binary: $SIGNALGATE_BIN, else <target dir>/debug/signalgate. */
 export function gatewayBinary() {
@@ -103,9 +105,13 @@ export async function startDemoWithHistory(db, extra = []) {
   return demo;
 }
 
-/** A gateway on 127.0.0.1:`port` over `db`, ready (live state loaded) when this resolves. */
-export async function startGateway(db, port, extra = []) {
-  const child = run(["serve", "--listen", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, ...extra]);
+/**
+ * A gateway on 127.0.0.1:`port` over `db`, ready (live state loaded) when this resolves.
+ * `jwtSecret` turns token authentication on (`--jwt-secret`); mint tokens with `mintToken`.
+ */
+export async function startGateway(db, port, extra = [], { jwtSecret } = {}) {
+  const auth = jwtSecret ? ["--jwt-secret", jwtSecret] : [];
+  const child = run(["serve", "--listen", `127.0.0.1:${port}`, "--database-url", `sqlite://${db}`, ...auth, ...extra]);
   const url = `http://127.0.0.1:${port}`;
   await waitFor("the gateway to be ready", async () => {
     if (child.exitCode !== null) throw new Error(`gateway exited: ${child.log.join("")}`);
@@ -113,6 +119,13 @@ export async function startGateway(db, port, extra = []) {
     return res.ok && (await res.json()).realtime === true;
   }, 20_000, 100);
   return { child, url, stop: () => stop(child) };
+}
+
+/** A token from `signalgate token` signed with `secret`, for the `variants` globs, valid for `ttl` ("1h", "5s"). */
+export function mintToken(secret, { sub = "e2e", variants, ttl = "1h" }) {
+  return execFileSync(gatewayBinary(), ["token", "--jwt-secret", secret, "--sub", sub, "--variants", variants.join(","), "--ttl", ttl], {
+    encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
 }
 
 /** Runs SQL on `db` with the sqlite3 CLI (waits up to 5 s on a writer lock); returns rows as JSON. */
@@ -206,6 +219,22 @@ export function writeBar(db, { symbol, exchange, at, close }) {
     VALUES (${quote(symbol)}, ${quote(exchange)}, ${quote(dt)}, '1m', 10, 100, 1000, ${close - 1}, ${close + 2}, ${close - 2}, ${close})
     ON CONFLICT (symbol, exchange, "interval", "datetime") DO UPDATE SET close_price = excluded.close_price,
       high_price = excluded.high_price, low_price = excluded.low_price, open_price = excluded.open_price`);
+}
+
+/** axe-core's serious and critical violations on the page, in the light and the dark theme. */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  const found = [];
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const violations = await page.evaluate(async () =>
+      (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`));
+    found.push(...violations.map((v) => `${scheme}: ${v}`));
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  return found;
 }
 
 /** Seqs of the feed's rows, top to bottom. */

@@ -3,15 +3,21 @@
  * span) in the URL, subscribes to every variant through the realtime helper (snapshots feed the
  * sidebar; events of the selected variant feed the table, the feed and the chart), follows the
  * chart's bar series (bars.js), and wires the views together. Plain ES modules, no build step; dependencies are vendored in ../vendor.
+ *
+ * A gateway with authentication (401 on REST, an auth refusal on the Socket.IO handshake, or
+ * `auth_expired`) gets the token entry (signin.js) instead of the dashboard; the token is kept
+ * in sessionStorage and sent on every REST call and handshake (auth.js).
  */
 import { io } from "../vendor/socket.io.esm.min.js";
 import { SignalgateClient } from "../signalgate-client.js";
 import * as api from "./api.js";
+import * as auth from "./auth.js";
 import { BarFeed } from "./bars.js";
 import { CandleChart } from "./chart.js";
 import { ConnectionStatus } from "./connection.js";
 import { Feed } from "./feed.js";
 import { Sidebar } from "./sidebar.js";
+import { TokenEntry } from "./signin.js";
 import { InstrumentsView } from "./table.js";
 import { el, instrumentsOf } from "./util.js";
 
@@ -32,15 +38,26 @@ const state = {
   instrument: null,
   interval: "1m",
   span: "recent",
+  started: false, // the variant list was read once (main's loop is done)
+  tokenEntered: null, // Promise resolved when the token entry accepted a token
 };
 
-const client = new SignalgateClient(location.origin, { io });
+const client = new SignalgateClient(location.origin, {
+  io,
+  fetch: auth.fetchWithToken, // the helper's REST gap fill
+  // A function, so every (re)connect sends the token stored at that moment.
+  socketOptions: { auth: (cb) => cb(auth.handshake()) },
+});
 const conn = new ConnectionStatus($("conn"), $("conn-text"));
 const sidebar = new Sidebar($("variants"), (v) => select({ variant: v, instrument: null }, true));
 const view = new InstrumentsView($("instances"), $("instruments"), (s) => select({ instrument: s }));
 const feed = new Feed($("feed"), $("feed-type"), $("feed-symbol"), pickEvent);
 const chart = new CandleChart($("chart"), $("chart-note"));
 const barFeed = new BarFeed(client.socket, (bar) => chart.applyBar(bar));
+const signin = new TokenEntry(
+  { section: $("signin"), form: $("signin-form"), input: $("token-input"), error: $("signin-error") },
+  (token) => api.get("api/variants", {}, { token, quiet: true }),
+);
 
 /** For tests and debugging from the console. */
 window.signalgate = { client, chart, state, conn, barFeed };
@@ -77,10 +94,12 @@ function variantsList() {
 
 /** Reads /api/variants, subscribes to new ones and redraws the sidebar. */
 async function refreshVariants() {
+  if (signin.active) return false;
   let list;
   try {
     list = await api.variants();
   } catch (err) {
+    if (err.status === 401) return false; // the token entry is up (onUnauthorized)
     if (state.order.length === 0) message(`The gateway's variant list could not be read: ${err.message}. Retrying…`);
     return false;
   }
@@ -220,20 +239,32 @@ async function select(change, push = false) {
   }
 }
 
-function showUnknown() {
+async function showUnknown() {
   state.unknownShown = true;
   $("view").hidden = true;
-  document.title = "Unknown variant · signalgate";
   $("title").textContent = "";
   const known = state.order;
+  const links = () => known.flatMap((n, i) => [i ? ", " : "", el("a", { href: `?variant=${encodeURIComponent(n)}` }, n)]);
+  sidebar.render(variantsList(), null);
+  // With a token, /api/variants lists only the granted variants: ask whether this one exists.
+  const name = state.variant;
+  const denied = auth.token() && (await api.snapshots(name).then(() => null, (err) => (err.status === 403 ? err : null)));
+  if (state.variant !== name || !$("view").hidden || signin.active) return;
+  if (denied) {
+    document.title = "No access · signalgate";
+    message([
+      el("strong", {}, `No access to variant “${name}”.`),
+      ` The gateway said: ${denied.message}. Ask for a token that grants it, or sign out to enter another one. `,
+      known.length ? el("span", {}, "Your variants: ", ...links(), ".") : "Your token grants no variant that has data yet.",
+    ]);
+    return;
+  }
+  document.title = "Unknown variant · signalgate";
   message([
     el("strong", {}, `Unknown variant “${state.variant}”.`),
     " The gateway has no snapshot or event for it. ",
-    known.length
-      ? el("span", {}, "Known variants: ", ...known.flatMap((n, i) => [i ? ", " : "", el("a", { href: `?variant=${encodeURIComponent(n)}` }, n)]), ".")
-      : "It has no variants at all yet.",
+    known.length ? el("span", {}, "Known variants: ", ...links(), ".") : "It has no variants at all yet.",
   ]);
-  sidebar.render(variantsList(), null);
 }
 
 /** Reads the latest events of `name` over REST; live ones arrive meanwhile and merge by seq. */
@@ -267,10 +298,58 @@ async function pickEvent(ev) {
   await chart.focus(ev.bar_dt ?? ev.created_at);
 }
 
+/**
+ * The gateway wants a (new) token: forget the stored one, stop the socket and show the token
+ * entry with the gateway's `reason`. Once a token is accepted, a page that was already showing
+ * the dashboard reloads (every view starts again with the new token's grants); before that,
+ * the socket connects and main() goes on.
+ */
+function needToken(reason) {
+  if (signin.active) {
+    signin.show(reason); // keeps the form, updates the reason
+    return;
+  }
+  auth.clearToken();
+  // Before socket.io-client handles the server's disconnect: no reconnect without a token.
+  client.socket.disconnect();
+  conn.signedOut();
+  $("signout").hidden = true;
+  $("view").hidden = true;
+  message(null);
+  $("title").textContent = "";
+  document.title = "Access token · signalgate";
+  $("variants").replaceChildren(el("li", { class: "muted" }, "Enter a token to see the variants."));
+  state.tokenEntered = signin.show(reason).then(() => {
+    if (state.started) {
+      location.reload();
+      return new Promise(() => {}); // the page is going away
+    }
+    $("signout").hidden = false;
+    conn.connecting();
+    client.socket.connect();
+  });
+}
+
+/** Sign out: forget the token and start again (the token entry comes back). */
+function signOut() {
+  auth.clearToken();
+  location.reload();
+}
+
 async function main() {
   Object.assign(state, readUrl());
   conn.attach(client.socket, () => [...state.subs.keys()]);
-  while (!(await refreshVariants())) await new Promise((r) => setTimeout(r, 3000));
+  api.onUnauthorized((err) => needToken(err.message));
+  client.socket.on("connect_error", (err) => {
+    if (auth.refusal(err?.message)) needToken(err.message);
+  });
+  client.socket.on("auth_expired", (e) => needToken(e?.message ?? "token expired"));
+  $("signout").hidden = !auth.token();
+  $("signout").addEventListener("click", signOut);
+  while (!(await refreshVariants())) {
+    await (signin.active ? state.tokenEntered : new Promise((r) => setTimeout(r, 3000)));
+  }
+  state.started = true;
   setInterval(refreshVariants, VARIANTS_REFRESH_MS);
   setInterval(() => {
     view.tick();

@@ -3,6 +3,7 @@
  * subscription acks: connecting → live; on a lost connection reconnecting (offline when the
  * browser is offline or the gateway stayed away for OFFLINE_AFTER_MS); after the reconnect,
  * once every subscription has been acked again, "resumed (n events caught up)", then live.
+ * While the page waits for an access token it shows "Token needed" (signin.js).
  */
 
 /** Reconnecting for longer than this is shown as offline (socket.io keeps retrying). */
@@ -15,6 +16,7 @@ const TEXT = {
   live: "Live",
   reconnecting: "Reconnecting…",
   offline: "Offline: retrying",
+  signedout: "Token needed",
 };
 
 export class ConnectionStatus {
@@ -67,8 +69,19 @@ export class ConnectionStatus {
     if (this.resuming) this.resuming.counted = variant;
   }
 
+  /** The gateway needs a token: nothing is connected until one is entered. */
+  signedOut() {
+    this.resuming = null;
+    this._show("signedout", TEXT.signedout);
+  }
+
+  /** A token was entered: connecting again. */
+  connecting() {
+    this._show("connecting", TEXT.connecting);
+  }
+
   _lost() {
-    if (this.state === "connecting" && !this.resuming) return;
+    if (this.state === "signedout" || (this.state === "connecting" && !this.resuming)) return;
     if (!this.resuming) {
       this.lostAt = Date.now();
       this.resuming = { pending: new Set(this.variants()), caught: 0, counted: this.selected };
