@@ -119,6 +119,24 @@ impl Admission {
     }
 }
 
+/// Whether `origin` (`scheme://host[:port]`) names the host the request was sent to (its `Host`
+/// header): the gateway's own pages (the dashboard) need no `--cors-origin` entry.
+fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(origin_host) = url.host_str() else {
+        return false;
+    };
+    let authority = match url.port() {
+        Some(port) => format!("{origin_host}:{port}"),
+        None => origin_host.to_owned(),
+    };
+    // `Host` omits the scheme's default port, as `Url::port` does.
+    authority.eq_ignore_ascii_case(host)
+}
+
 /// Connect middleware: checks the handshake's `Origin` and takes a connection slot.
 pub async fn admit(socket: SocketRef, State(adm): State<Arc<Admission>>) -> Result<(), Refused> {
     let refuse = |err: Refused, reason: &'static str| {
@@ -128,10 +146,13 @@ pub async fn admit(socket: SocketRef, State(adm): State<Arc<Admission>>) -> Resu
     };
     if let Some(allowed) = &adm.origins {
         // Only browsers send `Origin`; other clients are not subject to CORS.
-        let origin = socket.req_parts().headers.get(axum::http::header::ORIGIN);
-        if let Some(origin) = origin {
+        let headers = &socket.req_parts().headers;
+        if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("<not text>");
-            if !allowed.iter().any(|a| a == origin) {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok());
+            if !same_origin(origin, host) && !allowed.iter().any(|a| a == origin) {
                 return refuse(Refused::Origin(origin.to_owned()), "origin");
             }
         }
@@ -144,4 +165,26 @@ pub async fn admit(socket: SocketRef, State(adm): State<Arc<Admission>>) -> Resu
     }
     socket.extensions.insert(Arc::new(slot));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        assert!(same_origin("http://127.0.0.1:3000", Some("127.0.0.1:3000")));
+        assert!(same_origin("https://Gate.example", Some("gate.example")));
+        assert!(same_origin(
+            "https://gate.example:443",
+            Some("gate.example")
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:3001",
+            Some("127.0.0.1:3000")
+        ));
+        assert!(!same_origin("http://evil.example", Some("gate.example")));
+        assert!(!same_origin("http://gate.example", None));
+        assert!(!same_origin("null", Some("gate.example")));
+    }
 }

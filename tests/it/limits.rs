@@ -56,6 +56,13 @@ async fn handshake_origin_follows_the_cors_allow_list() {
             .await
             .is_ok()
     );
+    // The gateway's own pages (the dashboard) need no entry: their Origin is the Host.
+    assert!(
+        RawSocket::connect_from(&app.base, Some(&app.base), None)
+            .await
+            .is_ok(),
+        "same-origin handshake refused"
+    );
     // Non-browser clients send no Origin.
     assert!(RawSocket::connect_from(&app.base, None, None).await.is_ok());
     let resp = app
