@@ -13,6 +13,7 @@
 //! Measured numbers are printed with a `MEASURED` prefix (`cargo test ... -- --nocapture`).
 
 mod cluster;
+mod retention;
 
 use std::{
     sync::{
