@@ -80,3 +80,43 @@ pub async fn close_sockets(io: &SocketIo, closing: &Closing) {
         let _ = socket.disconnect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{Router, body::Body, routing::get};
+    use tower::ServiceExt;
+
+    async fn status(closing: &Closing, uri: &str) -> StatusCode {
+        let app = Router::new().fallback(get(|| async { "ok" })).layer(
+            axum::middleware::from_fn_with_state(closing.clone(), refuse_new_sessions),
+        );
+        let req = Request::builder()
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap_or_default();
+        app.oneshot(req)
+            .await
+            .map_or(StatusCode::IM_A_TEAPOT, |r| r.status())
+    }
+
+    #[tokio::test]
+    async fn only_new_engine_io_sessions_are_refused_while_closing() {
+        let closing = Closing::default();
+        let handshake = "/socket.io/?EIO=4&transport=polling";
+        let session = "/socket.io/?EIO=4&transport=polling&sid=abc";
+        assert_eq!(status(&closing, handshake).await, StatusCode::OK);
+        closing.0.store(true, Ordering::Release);
+        assert!(closing.is_closing());
+        assert_eq!(
+            status(&closing, handshake).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(&closing, "/socket.io/?EIO=4&transport=websocket").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(&closing, session).await, StatusCode::OK);
+        assert_eq!(status(&closing, "/api/variants").await, StatusCode::OK);
+    }
+}
