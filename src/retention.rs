@@ -31,7 +31,7 @@ pub const MONTHS_AHEAD: u32 = 2;
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 pub struct RetentionConfig {
     /// Delete events older than this (`90d`) every hour, in-process. Off by default; in group
-    /// mode run it on one instance only (or use `signalgate prune` from cron).
+    /// mode only the current leader runs it.
     #[arg(long, env = "SIGNALGATE_RETENTION", global = true, value_parser = parse_duration)]
     #[serde(default, with = "humantime_serde_opt")]
     pub retention: Option<Duration>,

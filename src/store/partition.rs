@@ -263,6 +263,7 @@ async fn check_version(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreEr
 /// Converts the table to monthly partitions (current month plus `months_ahead`, back to the
 /// oldest row's month, and DEFAULT), or, if it is partitioned already, creates the missing
 /// upcoming months.
+#[tracing::instrument(skip(pool))]
 pub(crate) async fn partition(
     pool: &Pool<Postgres>,
     months_ahead: u32,
@@ -370,6 +371,7 @@ pub(crate) async fn partition(
 /// recording the highest `seq` per variant in them as pruned, and forgetting their keys) and
 /// creates the current month plus `months_ahead`; a dry run only reports. On a plain table
 /// nothing happens (`partitioned: false`).
+#[tracing::instrument(skip(pool))]
 pub(crate) async fn prune(
     pool: &Pool<Postgres>,
     before: DateTime<Utc>,
