@@ -5,9 +5,11 @@
 //!
 //! A partitioned table cannot have a unique key without the partition key, so `event_key`
 //! uniqueness moves to a small unpartitioned table `monitor_signal_event_key` (`event_key` PK,
-//! `created_at`): a BEFORE INSERT trigger that sorts before the `seq` trigger claims the key
-//! there and skips the row (`RETURN NULL`) when it exists, so a duplicate is ignored and burns
-//! no `seq`; an AFTER DELETE trigger forgets the key of a deleted row, and dropping a partition
+//! `created_at`): a BEFORE INSERT trigger that fires after the `seq` trigger claims the key
+//! there and skips the row (`RETURN NULL`) when it exists, so a duplicate is ignored (burning a
+//! `seq`, as on the plain table). Claiming after the `seq` trigger keeps the lock order of the
+//! plain table (the variant's counter row, then the key): two writers retrying the same key
+//! queue on the counter instead of deadlocking. An AFTER DELETE trigger forgets the key of a deleted row, and dropping a partition
 //! deletes the keys of its month. The `seq` and NOTIFY triggers are the migration's functions,
 //! so `seq` stays commit-ordered per variant and the poller's cursor is untouched.
 //!
@@ -63,8 +65,8 @@ const TABLE_SETUP: &[&str] = &[
     "CREATE INDEX idx_event_variant_created ON monitor_signal_event (variant, created_at)",
     "CREATE INDEX idx_event_symbol_bar ON monitor_signal_event (vt_symbol, bar_dt)",
     "CREATE INDEX idx_event_type_created ON monitor_signal_event (event_type, created_at)",
-    // BEFORE triggers fire in name order: the key claim (…_key) before the seq (…_seq).
-    "CREATE TRIGGER monitor_signal_event_key BEFORE INSERT ON monitor_signal_event \
+    // BEFORE triggers fire in name order: the seq (…_seq) before the key claim (…_unique_key).
+    "CREATE TRIGGER monitor_signal_event_unique_key BEFORE INSERT ON monitor_signal_event \
      FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_key_claim()",
     "CREATE TRIGGER monitor_signal_event_seq BEFORE INSERT ON monitor_signal_event \
      FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_seq()",
