@@ -290,8 +290,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, tells every Socket.IO client
-    /// `server_shutdown` and closes its connection, lets in-flight requests finish, cancels every background task and waits for
-    /// them, and closes the database pool, all within `--shutdown-timeout`.
+    /// `server_shutdown` and closes its connection (see [`crate::shutdown`]), lets in-flight
+    /// requests finish, cancels every background task and waits for them, and closes the
+    /// database pool, all within `--shutdown-timeout`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
