@@ -20,8 +20,9 @@ Rules this example follows (and your strategy should too):
    The seq trigger serialises all writers of the same variant for the length
    of their transaction, so do NOT compute indicators, call brokers or sleep
    inside it: prepare everything first, then open, write, commit.
-4. Events are inserted idempotently (``INSERT IGNORE`` / ``ON CONFLICT
-   (event_key) DO NOTHING``): retrying a bar after a crash or a lost commit
+4. Events are inserted idempotently (``INSERT IGNORE`` / ``ON CONFLICT DO
+   NOTHING``, no conflict target so it also works once the PostgreSQL event
+   table is partitioned): retrying a bar after a crash or a lost commit
    acknowledgement never duplicates an event, as long as the key is rebuilt
    from the same inputs (never from the wall clock at retry time).
 
@@ -61,7 +62,7 @@ PG_EVENT = """
 INSERT INTO monitor_signal_event
   (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (event_key) DO NOTHING"""
+ON CONFLICT DO NOTHING"""  # no conflict target: also right on a partitioned event table
 PG_SNAPSHOT = """
 INSERT INTO monitor_signal_snapshot
   (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json)

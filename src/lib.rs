@@ -24,7 +24,8 @@
 //! - [`http`]: REST under `/api`, health probes, CORS, the error type.
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
-//! - [`startup`]: [`Application`] wires it all together.
+//! - [`startup`]: [`Application`] wires it all together; [`shutdown`]: telling Socket.IO
+//!   clients to reconnect elsewhere when the server stops.
 
 pub mod auth;
 pub mod bus;
@@ -40,6 +41,7 @@ pub mod poller;
 pub mod rate_limit;
 pub mod realtime;
 pub mod retention;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -60,6 +60,33 @@ async fn run() -> anyhow::Result<()> {
             let horizon = signalgate::retention::horizon(args.events_older_than)?;
             let total = s.count_events_before(horizon).await?;
             println!("{total} events created before {horizon} (snapshots are never pruned)");
+            let months_ahead = signalgate::retention::MONTHS_AHEAD;
+            let parts = s
+                .prune_partitions(horizon, months_ahead, args.dry_run)
+                .await?;
+            if parts.partitioned {
+                let verb = if args.dry_run {
+                    "would drop"
+                } else {
+                    "dropped"
+                };
+                let names = parts.dropped.join(", ");
+                println!(
+                    "{verb} {} partitions with {} events: {names}",
+                    parts.dropped.len(),
+                    parts.rows
+                );
+                if !parts.created.is_empty() {
+                    println!("created partitions: {}", parts.created.join(", "));
+                }
+            }
+            let total = match args.dry_run {
+                true => total,
+                false => s.count_events_before(horizon).await?,
+            };
+            if !args.dry_run && total == 0 && parts.partitioned {
+                println!("done: deleted {} events", parts.rows);
+            }
             if !args.dry_run && total > 0 {
                 let stop = tokio_util::sync::CancellationToken::new();
                 let on_signal = stop.clone();
@@ -72,7 +99,36 @@ async fn run() -> anyhow::Result<()> {
                         println!("deleted {done}/{total}")
                     })
                     .await?;
-                println!("done: deleted {deleted} events");
+                println!("done: deleted {} events", parts.rows + deleted);
+            }
+            s.close().await;
+            Ok(())
+        }
+        Command::Partition(args) => {
+            let s = connect(&config).await?;
+            s.migrate().await?;
+            let started = std::time::Instant::now();
+            let r = s.partition_events(args.months_ahead).await?;
+            let took = started.elapsed();
+            if r.converted {
+                println!(
+                    "converted monitor_signal_event to monthly partitions: {} events kept, {} partitions, {took:.2?}",
+                    r.rows,
+                    r.created.len()
+                );
+                println!(
+                    "writers: use INSERT ... ON CONFLICT DO NOTHING (no conflict target) from now on"
+                );
+            } else if r.created.is_empty() {
+                println!(
+                    "already partitioned ({} events); no partition to create",
+                    r.rows
+                );
+            } else {
+                println!("already partitioned ({} events)", r.rows);
+            }
+            if !r.created.is_empty() {
+                println!("created partitions: {}", r.created.join(", "));
             }
             s.close().await;
             Ok(())

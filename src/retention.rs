@@ -3,6 +3,10 @@
 //! between them), so writers never wait long on the table; snapshots are never pruned. The
 //! highest deleted `seq` per variant is recorded, so a resume from before the horizon gets
 //! `history_pruned` instead of a silent gap.
+//!
+//! On PostgreSQL the event table can be converted to monthly partitions (`signalgate
+//! partition`, see `store/partition.rs`); then `prune` and the schedule first drop the whole
+//! months older than the horizon and create the coming ones, and delete the rest in batches.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,18 +14,24 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::config::parse_duration, lifecycle::Supervisor, store::Store};
+use crate::{
+    auth::config::parse_duration,
+    lifecycle::{Component, Supervisor},
+    store::Store,
+};
 
 /// Pause between two delete batches: lets writers' inserts through.
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// How often the in-process schedule prunes.
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Months of partitions kept ready ahead of the current one (PostgreSQL partitions).
+pub const MONTHS_AHEAD: u32 = 2;
 
 /// Retention settings of `serve`.
 #[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
 pub struct RetentionConfig {
     /// Delete events older than this (`90d`) every hour, in-process. Off by default; in group
-    /// mode run it on one instance only (or use `signalgate prune` from cron).
+    /// mode only the current leader runs it.
     #[arg(long, env = "SIGNALGATE_RETENTION", global = true, value_parser = parse_duration)]
     #[serde(default, with = "humantime_serde_opt")]
     pub retention: Option<Duration>,
@@ -60,6 +70,14 @@ pub struct PruneArgs {
     pub batch: u32,
 }
 
+/// `partition` flags.
+#[derive(Debug, Clone, Args)]
+pub struct PartitionArgs {
+    /// Create the partitions of this many months after the current one.
+    #[arg(long, default_value_t = MONTHS_AHEAD, value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub months_ahead: u32,
+}
+
 /// Deletes events created before `horizon` in batches of `batch`, calling `progress` with the
 /// running total after each; returns the total. Stops early when `stop` is cancelled.
 pub async fn prune(
@@ -92,31 +110,55 @@ pub fn horizon(older_than: Duration) -> anyhow::Result<chrono::DateTime<chrono::
         .ok_or_else(|| anyhow::anyhow!("retention {older_than:?} reaches before year 1"))
 }
 
-/// Starts the hourly in-process prune when `--retention` is set.
+/// Starts the hourly in-process prune when `--retention` is set (standalone; in group mode the
+/// leader runs it, see [`start_leading`]).
 pub fn start(config: &RetentionConfig, store: Arc<dyn Store>, tasks: &Supervisor) {
     let Some(older_than) = config.retention else {
         return;
     };
     tracing::info!(retention = %humantime::format_duration(older_than), "pruning old events every hour");
-    tasks.spawn("retention", move |token| async move {
-        let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            let pruned = match horizon(older_than) {
-                Ok(h) => prune(&*store, h, 1000, &token, |_| {}).await,
-                Err(err) => Err(err),
-            };
-            match pruned {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(deleted = n, "pruned old events");
-                    metrics::counter!("signalgate_events_pruned_total").increment(n);
-                }
-                Err(err) => tracing::warn!(error = %err, "pruning old events failed"),
-            }
+    tasks.spawn("retention", move |token| schedule(older_than, store, token));
+}
+
+/// The group leader's hourly prune: runs while this instance leads, stopped with the poller.
+pub fn start_leading(older_than: Duration, store: Arc<dyn Store>, sup: &Supervisor) -> Component {
+    tracing::info!(retention = %humantime::format_duration(older_than), "group leader: pruning old events every hour");
+    Component::start(sup, "retention", move |s| {
+        schedule(older_than, store, s.token().clone())
+    })
+}
+
+/// Prunes at once, then every [`SCHEDULE_INTERVAL`], until `token` is cancelled.
+async fn schedule(older_than: Duration, store: Arc<dyn Store>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => {}
         }
-    });
+        let pruned = match horizon(older_than) {
+            Ok(h) => prune_all(&*store, h, &token).await,
+            Err(err) => Err(err),
+        };
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(deleted = n, "pruned old events");
+                metrics::counter!("signalgate_events_pruned_total").increment(n);
+            }
+            Err(err) => tracing::warn!(error = %err, "pruning old events failed"),
+        }
+    }
+}
+
+/// One scheduled run: on a partitioned PostgreSQL table drops the whole old partitions and
+/// creates the upcoming ones first, then deletes the rest in batches; returns the events gone.
+async fn prune_all(
+    store: &dyn Store,
+    horizon: chrono::DateTime<chrono::Utc>,
+    stop: &CancellationToken,
+) -> anyhow::Result<u64> {
+    let dropped = store.prune_partitions(horizon, MONTHS_AHEAD, false).await?;
+    let deleted = prune(store, horizon, 1000, stop, |_| {}).await?;
+    Ok(dropped.rows + deleted)
 }

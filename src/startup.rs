@@ -37,6 +37,7 @@ use crate::{
         fanout::Fanout,
         hub::{Hub, HubLimits},
     },
+    shutdown::Closing,
     store::{self, PoolOptions, Store},
     web,
 };
@@ -63,6 +64,7 @@ pub struct Application {
     tasks: Supervisor,
     metrics_addr: Option<SocketAddr>,
     shutdown_timeout: Duration,
+    closing: Closing,
 }
 
 /// Delay between attempts to load the hub while the database is unreachable at start.
@@ -135,10 +137,12 @@ impl Application {
                     local: bus.clone(),
                     poller: poller_config,
                     liveness: status.clone(),
+                    retention: config.retention.retention,
                 },
             )?),
             None => None,
         };
+        let group_mode = group.is_some();
         let group_status = group
             .as_ref()
             .map_or_else(|| Arc::new(GroupStatus::default()), Group::status);
@@ -184,7 +188,10 @@ impl Application {
             }
         });
 
-        crate::retention::start(&config.retention, store.clone(), &tasks);
+        if !group_mode {
+            // In group mode the leader runs it (see `Group`).
+            crate::retention::start(&config.retention, store.clone(), &tasks);
+        }
 
         if let Some(args) = options.demo {
             let s = store.clone();
@@ -230,9 +237,14 @@ impl Application {
         // own Engine.IO session table, and `Router::layer` calls it for every route and fallback
         // (a long-polling session would then be unknown to the next request's copy). CORS wraps
         // Socket.IO too, so long-polling works from dashboards on other origins.
+        let closing = Closing::default();
         let router = Router::new()
             .fallback_service(io_layer.layer(app))
             .layer(axum::middleware::map_request(detach_socket_request))
+            .layer(axum::middleware::from_fn_with_state(
+                closing.clone(),
+                crate::shutdown::refuse_new_sessions,
+            ))
             .layer(axum::middleware::from_fn(http::error::limit_request_size))
             .layer(http::cors(&origins));
         let listen = config.http.listen;
@@ -250,6 +262,7 @@ impl Application {
             tasks,
             metrics_addr,
             shutdown_timeout: config.limits.shutdown_timeout,
+            closing,
         })
     }
 
@@ -293,9 +306,10 @@ impl Application {
         self.tasks.clone()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, closes every Socket.IO
-    /// connection, lets in-flight requests finish, cancels every background task and waits for
-    /// them, and closes the database pool, all within `--shutdown-timeout`.
+    /// Serves until `shutdown` resolves, then stops accepting, tells every Socket.IO client
+    /// `server_shutdown` and closes its connection (see [`crate::shutdown`]), lets in-flight
+    /// requests finish, cancels every background task and waits for them, and closes the
+    /// database pool, all within `--shutdown-timeout`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -307,6 +321,7 @@ impl Application {
             store,
             tasks,
             shutdown_timeout,
+            closing,
             ..
         } = self;
         let token = tasks.token().clone();
@@ -319,15 +334,7 @@ impl Application {
             tracing::info!(timeout = ?shutdown_timeout, "shutting down");
             let _ = stopping_tx.send(Instant::now() + shutdown_timeout);
             token.cancel();
-            let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
-            io.close().await;
-            // socketioxide 0.18 drops the namespace from its client before the closed
-            // transports report back, so closed sockets stay in the namespace they point to: a
-            // cycle that keeps all Socket.IO state (and the hub) alive. Detaching them breaks
-            // it; their transports are closed already, so clients still see `transport close`.
-            for socket in sockets {
-                let _ = socket.disconnect();
-            }
+            crate::shutdown::close_sockets(&io, &closing).await;
         };
         // The peer address feeds the REST rate limit.
         let serve = axum::serve(

@@ -13,7 +13,9 @@
  * socket.io-client reconnects by itself after a lost connection, but not after the server
  * ends the session ("io server disconnect", e.g. a slow client is dropped) nor after the
  * server refuses a manual reconnect; the helper then calls `socket.connect()` itself after
- * a backoff, until it connects again or `close()` is called.
+ * a backoff, until it connects again or `close()` is called. When the server announces its
+ * shutdown (`server_shutdown {reconnect: true}`), the helper reconnects at once and resumes
+ * every variant from its last seq (`options.onShutdown(msg)` is told first).
  *
  * @typedef {{variant:string, instance_id:string, version:number, updated_at:string,
  *   bar_dt:?string, bar_interval:?string, bar_window:?number, payload:any}} Snapshot
@@ -59,7 +61,8 @@ export class SignalgateClient {
   /**
    * @param {string} url server base URL (socket.io endpoint and REST API)
    * @param {{io?: Function, socketOptions?: object, fetch?: Function, restUrl?: string,
-   *   ackTimeoutMs?: number, reconnectDelayMs?: number, reconnectMaxDelayMs?: number}} [options]
+   *   ackTimeoutMs?: number, reconnectDelayMs?: number, reconnectMaxDelayMs?: number,
+ *   onShutdown?: (msg: {reconnect: boolean, reason: string}) => void}} [options]
    *   `io`: socket.io's `io` function; `fetch`: for the REST gap fill (default
    *   `globalThis.fetch`); `restUrl`: REST base if it differs from `url`;
    *   `reconnectDelayMs` (500) doubling up to `reconnectMaxDelayMs` (10000): the backoff of the
@@ -104,6 +107,15 @@ export class SignalgateClient {
     socket.on("snapshot_update", (snap) => {
       const sub = this._subs.get(snap?.variant);
       if (sub) this._snapshot(sub, snap);
+    });
+    // The server is shutting down: reconnect now (behind a load balancer, to another
+    // instance) instead of after socket.io's back-off once the transport has closed.
+    socket.on("server_shutdown", (msg) => {
+      call(this.options.onShutdown, msg);
+      if (this._closed || msg?.reconnect === false) return;
+      this._retries = 0;
+      socket.disconnect();
+      socket.connect();
     });
     socket.on("stream_reset", (r) => {
       const sub = this._subs.get(r?.variant);

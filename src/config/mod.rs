@@ -42,6 +42,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Delete old events in small batches (snapshots are kept) and exit.
     Prune(crate::retention::PruneArgs),
+    /// PostgreSQL only: convert the event table to monthly partitions (or create the coming
+    /// months) and exit.
+    Partition(crate::retention::PartitionArgs),
     /// Mint an HS256 access token with --jwt-secret and print it.
     Token(crate::auth::config::TokenArgs),
 }

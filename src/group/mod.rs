@@ -9,7 +9,7 @@
 //! The coordinator ([`Group::run`]) holds the role:
 //! * **follower** — tries to take the lease every tenth of the TTL (at once when the leader
 //!   resigns); winning starts the poller (a [`Component`]) from the hub's own positions, plus
-//!   the heartbeat;
+//!   the heartbeat, and the `--retention` schedule (so only one instance prunes);
 //! * **leader** — renews every third of the TTL; losing the lease stops the poller first;
 //! * **degraded** — any Redis error: the poller (if leading) stops, and this instance polls the
 //!   database into its local bus until Redis answers and the subscription is back.
@@ -65,6 +65,8 @@ pub struct GroupParts {
     pub poller: PollerConfig,
     /// Poller / heartbeat liveness for `/readyz`.
     pub liveness: Arc<PollerStatus>,
+    /// `--retention`: the leader (only) prunes old events.
+    pub retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for GroupParts {
@@ -92,11 +94,12 @@ pub struct Group {
 enum Active {
     /// Nothing yet (follower).
     Idle,
-    /// The leader's poller and heartbeat.
+    /// The leader's poller and heartbeat (and retention schedule).
     Leading {
         lease: LeaseToken,
         poller: Component,
         heartbeat: Component,
+        retention: Option<Component>,
     },
     /// The degraded poller feeding the local bus.
     Local(Component),
@@ -268,10 +271,14 @@ impl Group {
         let heartbeat = Component::start(sup, "heartbeat", move |s| async move {
             heartbeat::run(bus, tracking, s.token().clone()).await;
         });
+        let retention = p
+            .retention
+            .map(|older| crate::retention::start_leading(older, p.store.clone(), sup));
         *active = Active::Leading {
             lease,
             poller,
             heartbeat,
+            retention,
         };
         self.status.set_role(Role::Leader);
     }
@@ -303,11 +310,17 @@ impl Group {
                 poller.stop(STOP_GRACE).await;
             }
             Active::Leading {
-                poller, heartbeat, ..
+                poller,
+                heartbeat,
+                retention,
+                ..
             } => {
                 self.bus.set_lease(None);
                 poller.stop(STOP_GRACE).await;
                 heartbeat.stop(STOP_GRACE).await;
+                if let Some(r) = retention {
+                    r.stop(STOP_GRACE).await;
+                }
             }
         }
         self.status.set_role(role);

@@ -16,7 +16,7 @@ use sqlx::{
 use tokio::sync::Notify;
 
 use super::{
-    PoolOptions, StoreError,
+    PartitionPrune, PartitionReport, PoolOptions, StoreError,
     dialect::{Dialect, time_from_text, time_to_text},
     query::Param,
 };
@@ -42,6 +42,29 @@ pub(crate) trait Backend: SqlDb {
     fn listen(pool: Pool<Self>, wake: Arc<Notify>) -> impl Future<Output = ()> + Send {
         let _ = (pool, wake);
         async {}
+    }
+    /// Monthly partitions of the event table: PostgreSQL only (see `partition.rs`).
+    fn partition_events(
+        pool: &Pool<Self>,
+        months_ahead: u32,
+    ) -> impl Future<Output = Result<PartitionReport, StoreError>> + Send + '_ {
+        let _ = (pool, months_ahead);
+        async {
+            Err(StoreError::Unsupported(format!(
+                "signalgate partition is PostgreSQL-only; this database is {}",
+                Self::DIALECT.name()
+            )))
+        }
+    }
+    /// Drops old monthly partitions; nothing to do where there are none (the default).
+    fn prune_partitions(
+        pool: &Pool<Self>,
+        before: DateTime<Utc>,
+        months_ahead: u32,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<PartitionPrune, StoreError>> + Send + '_ {
+        let _ = (pool, before, months_ahead, dry_run);
+        async { Ok(PartitionPrune::default()) }
     }
 }
 

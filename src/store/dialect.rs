@@ -22,7 +22,7 @@ pub(crate) enum Dialect {
 pub(crate) enum Upsert {
     /// MySQL: `INSERT IGNORE` / `ON DUPLICATE KEY UPDATE c = VALUES(c)`.
     OnDuplicateKey,
-    /// PostgreSQL and SQLite: `ON CONFLICT (key) DO NOTHING` / `DO UPDATE SET c = excluded.c`.
+    /// PostgreSQL and SQLite: `ON CONFLICT DO NOTHING` / `ON CONFLICT (key) DO UPDATE SET c = excluded.c`.
     OnConflict,
 }
 

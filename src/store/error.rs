@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The database URL is not usable.
     #[error("{0}")]
     BadUrl(String),
+    /// The operation does not apply to this database (e.g. partitioning outside PostgreSQL).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Why the database is not available.

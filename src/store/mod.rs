@@ -10,6 +10,7 @@
 //! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
 //! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
 //! - `retention.rs`: pruning old events in batches and the pruned-`seq` record.
+//! - `partition.rs`: PostgreSQL's opt-in monthly partitions of the event table.
 //! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
 //! - `backend.rs`: the `Backend` trait (what differs per backend) and the sqlx glue.
 //! - `mysql.rs`, `postgres.rs`, `sqlite.rs`: connect options; PostgreSQL's time columns and
@@ -20,6 +21,7 @@ mod backend;
 mod dialect;
 mod error;
 mod mysql;
+mod partition;
 mod postgres;
 mod query;
 mod retention;
@@ -278,9 +280,6 @@ pub trait Store: Send + Sync + 'static {
         vt_symbol: &VtSymbol,
         interval: Interval,
     ) -> Result<Option<NaiveDateTime>, StoreError>;
-    /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`),
-    /// until the future is dropped or the store is closed; spawns nothing. Backends without
-    /// change notifications (the default) return at once: timer polling only.
     /// How many events were created before `before`.
     async fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes up to `limit` events created before `before` (lowest id first), after recording
@@ -288,6 +287,22 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_events(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// The highest `seq` of `variant` deleted by pruning, 0 if none.
     async fn pruned_upto(&self, variant: &str) -> Result<i64, StoreError>;
+    /// PostgreSQL only: converts `monitor_signal_event` to monthly range partitions, or, if it
+    /// is partitioned already, creates the missing months up to `months_ahead` from now.
+    /// Elsewhere [`StoreError::Unsupported`].
+    async fn partition_events(&self, months_ahead: u32) -> Result<PartitionReport, StoreError>;
+    /// On a partitioned event table: drops the partitions entirely before `before` (recording
+    /// the pruned `seq` first) and creates the months up to `months_ahead`; `dry_run` only
+    /// reports. A plain table: nothing (`partitioned: false`).
+    async fn prune_partitions(
+        &self,
+        before: DateTime<Utc>,
+        months_ahead: u32,
+        dry_run: bool,
+    ) -> Result<PartitionPrune, StoreError>;
+    /// Calls `wake.notify_one()` whenever the database reports a change (PostgreSQL `LISTEN`),
+    /// until the future is dropped or the store is closed; spawns nothing. Backends without
+    /// change notifications (the default) return at once: timer polling only.
     async fn listen_changes(&self, wake: Arc<Notify>) {
         let _ = wake;
     }
@@ -301,6 +316,30 @@ impl std::fmt::Debug for dyn Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Store({})", self.backend())
     }
+}
+
+/// What [`Store::partition_events`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionReport {
+    /// The table was converted now (false: it was partitioned already).
+    pub converted: bool,
+    /// Events in the table (all kept).
+    pub rows: u64,
+    /// Partitions created, e.g. `monitor_signal_event_p202612`.
+    pub created: Vec<String>,
+}
+
+/// What [`Store::prune_partitions`] dropped (or, in a dry run, would drop).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionPrune {
+    /// The event table is partitioned (otherwise nothing was done).
+    pub partitioned: bool,
+    /// Partitions dropped, oldest first.
+    pub dropped: Vec<String>,
+    /// Events in them.
+    pub rows: u64,
+    /// Partitions created for the coming months.
+    pub created: Vec<String>,
 }
 
 /// Opens a pool for `url` and returns the matching backend.

@@ -1,6 +1,7 @@
 //! PostgreSQL backend: connect options, time columns, change notifications. Signal times are
 //! `TIMESTAMPTZ` (or plain `TIMESTAMP` holding UTC); VnPy bar times are naive `TIMESTAMP`. A `LISTEN signalgate` connection wakes
-//! the poller as soon as a writer commits.
+//! the poller as soon as a writer commits. The opt-in monthly partitions of the event table are
+//! in `partition.rs`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::backend::{Backend, pool_options};
 use super::dialect::Dialect;
-use super::{PoolOptions, StoreError};
+use super::{PartitionPrune, PartitionReport, PoolOptions, StoreError};
 
 impl Backend for sqlx::Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
@@ -37,6 +38,22 @@ impl Backend for sqlx::Postgres {
 
     async fn listen(pool: Pool<Self>, wake: Arc<Notify>) {
         listen_loop(pool, wake).await;
+    }
+
+    async fn partition_events(
+        pool: &Pool<Self>,
+        months_ahead: u32,
+    ) -> Result<PartitionReport, StoreError> {
+        super::partition::partition(pool, months_ahead).await
+    }
+
+    async fn prune_partitions(
+        pool: &Pool<Self>,
+        before: DateTime<Utc>,
+        months_ahead: u32,
+        dry_run: bool,
+    ) -> Result<PartitionPrune, StoreError> {
+        super::partition::prune(pool, before, months_ahead, dry_run).await
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::{
-    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PollState, PoolOptions, Store,
-    StoreError, StoredBar, Unavailable,
+    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PartitionPrune,
+    PartitionReport, PollState, PoolOptions, Store, StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     query::{self, Sql},
     write,
@@ -319,6 +319,19 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn pruned_upto(&self, variant: &str) -> Result<i64, StoreError> {
         self.pruned_upto_of(variant).await
+    }
+
+    async fn partition_events(&self, months_ahead: u32) -> Result<PartitionReport, StoreError> {
+        B::partition_events(&self.pool, months_ahead).await
+    }
+
+    async fn prune_partitions(
+        &self,
+        before: DateTime<Utc>,
+        months_ahead: u32,
+        dry_run: bool,
+    ) -> Result<PartitionPrune, StoreError> {
+        B::prune_partitions(&self.pool, before, months_ahead, dry_run).await
     }
 
     async fn listen_changes(&self, wake: Arc<Notify>) {

@@ -7,8 +7,8 @@ use super::{
     query::{Param, Sql, quoted},
 };
 
-/// `INSERT INTO table (cols) VALUES (..)` plus the conflict clause: update `update` (or, if
-/// empty, ignore the row) when `key` already exists.
+/// `INSERT INTO table (cols) VALUES (..)` plus the conflict clause: update `update` when `key`
+/// already exists, or, if `update` is empty, ignore a conflicting row (no conflict target).
 fn insert(d: Dialect, table: &str, row: Vec<(&str, Param)>, key: &[&str], update: &[&str]) -> Sql {
     let ignore = update.is_empty() && d.upsert() == Upsert::OnDuplicateKey;
     let cols: Vec<&str> = row.iter().map(|(c, _)| *c).collect();
@@ -28,8 +28,10 @@ fn insert(d: Dialect, table: &str, row: Vec<(&str, Param)>, key: &[&str], update
             sql.push(&format!(" ON DUPLICATE KEY UPDATE {set}"));
         }
         Upsert::OnDuplicateKey => {}
+        // No conflict target: also works on PostgreSQL's partitioned event table, where the
+        // key's uniqueness is enforced by a trigger, not a unique index (see `partition.rs`).
         Upsert::OnConflict if update.is_empty() => {
-            sql.push(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")));
+            sql.push(" ON CONFLICT DO NOTHING");
         }
         Upsert::OnConflict => {
             let set = set(&|c| format!("{c} = excluded.{c}")).join(", ");

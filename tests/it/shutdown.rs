@@ -1,5 +1,5 @@
-//! The real binary under SIGTERM: with connected Socket.IO clients it closes them and exits 0
-//! within `--shutdown-timeout`; and its JSON logs (at debug level, with authentication on)
+//! The real binary under SIGTERM: with connected Socket.IO clients it tells each of them
+//! `server_shutdown {reconnect: true}`, closes them and exits 0 within `--shutdown-timeout`; and its JSON logs (at debug level, with authentication on)
 //! never contain the JWT secret, a token or the database password.
 
 use std::{
@@ -92,8 +92,20 @@ async fn sigterm_with_clients_exits_cleanly_within_the_timeout_and_logs_no_secre
         .expect("kill");
     assert!(killed.success());
     for c in &mut clients {
-        // Each client sees its connection end (no reconnect needed to notice).
-        while c.recv().await.is_some() {}
+        // Each client is told to reconnect elsewhere, then sees its connection end.
+        let mut frames = Vec::new();
+        while let Some(f) = c.recv().await {
+            frames.push(f);
+        }
+        let told = frames.iter().position(|f| {
+            f.strip_prefix("42").is_some_and(|j| {
+                serde_json::from_str::<serde_json::Value>(j).ok()
+                    == Some(
+                        json!(["server_shutdown", {"reconnect": true, "reason": "shutting down"}]),
+                    )
+            })
+        });
+        assert!(told.is_some(), "no server_shutdown message: {frames:?}");
     }
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -397,3 +397,24 @@ test("a stream_reset or a reset ack drops the position and resubscribes from scr
   socket.push("event_new", ev(6));
   assert.deepEqual(seen, [4, 2, 6]);
 });
+
+test("a server_shutdown message reconnects at once and resumes from lastSeq", async () => {
+  const told = [];
+  const { client, socket } = setup({ onShutdown: (m) => told.push(m) });
+  socket.connect();
+  const seen = [];
+  const done = client.subscribe("v1", { onEvent: (e) => seen.push(e.seq) });
+  (await socket.nth("subscribe", 1)).ack(okAck(4, [ev(4)]));
+  await done;
+  const msg = { reconnect: true, reason: "shutting down" };
+  socket.push("server_shutdown", msg);
+  assert.deepEqual(told, [msg]);
+  assert.equal(socket.connects, 2, "reconnected without waiting for a back-off");
+  assert.deepEqual((await socket.nth("subscribe", 2)).data, { variant: "v1", since_seq: 4 });
+  socket.push("server_shutdown", { reconnect: false, reason: "maintenance" });
+  assert.equal(socket.connects, 2, "reconnect: false leaves it to the application");
+  client.close();
+  socket.push("server_shutdown", msg);
+  assert.equal(socket.connects, 2, "no reconnect after close()");
+  assert.equal(told.length, 3);
+});

@@ -76,8 +76,8 @@ impl Writer {
         let marks: Vec<String> = (1..=8).map(|n| self.ph(n)).collect();
         let (ignore, cast, conflict) = match self.backend {
             Backend::MySql => ("IGNORE ", "", ""),
-            Backend::Postgres => ("", "::jsonb", " ON CONFLICT (event_key) DO NOTHING"),
-            Backend::Sqlite => ("", "", " ON CONFLICT (event_key) DO NOTHING"),
+            Backend::Postgres => ("", "::jsonb", " ON CONFLICT DO NOTHING"),
+            Backend::Sqlite => ("", "", " ON CONFLICT DO NOTHING"),
         };
         let sql = format!(
             "INSERT {ignore}INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, \

@@ -16,6 +16,7 @@
 
 mod bars;
 mod cluster;
+mod retention;
 
 use std::{
     sync::{
