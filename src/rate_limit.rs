@@ -1,6 +1,6 @@
 //! REST rate limit per client IP (`tower_governor`, a token bucket per peer address): at most
 //! `--rate-limit` requests per second with bursts of `--rate-limit-burst`, on `/api` only
-//! (health probes, metrics and Socket.IO are not limited). A hit answers 429
+//! (health probes, `/api/openapi.json`, metrics and Socket.IO are not limited). A hit answers 429
 //! `{"error":{"code":"rate_limited"}}` with `Retry-After`, is logged and counted.
 
 use std::{sync::Arc, time::Duration};

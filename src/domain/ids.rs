@@ -244,6 +244,57 @@ mod tests {
         }
     }
 
+    /// Whether `value` matches `T`'s OpenAPI schema.
+    fn schema_accepts<T: utoipa::PartialSchema>(value: &str) -> bool {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        jsonschema::is_valid(&schema, &serde_json::json!(value))
+    }
+
+    #[test]
+    fn schemas_agree_with_parse() {
+        let names = [
+            "trend_v1",
+            "",
+            &"x".repeat(65),
+            &"é".repeat(64),
+            "a\u{7}b",
+            "a\u{85}b",
+        ];
+        for raw in names.iter().chain(&["a b", "a/b", "\u{7f}"]) {
+            assert_eq!(
+                schema_accepts::<Variant>(raw),
+                Variant::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+            assert_eq!(
+                schema_accepts::<InstanceId>(raw),
+                InstanceId::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        let symbols = [
+            "IF2406.CFFEX",
+            "a.b.SSE",
+            "a..B",
+            "rb2405",
+            "rb2405.",
+            ".SHFE",
+            "",
+        ];
+        for raw in symbols
+            .iter()
+            .chain(&[&*format!("{}.X", "s".repeat(62)), "a\u{1}.X"])
+        {
+            assert_eq!(
+                schema_accepts::<VtSymbol>(raw),
+                VtSymbol::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        // A comma separates list items in a query string: never part of one symbol.
+        assert!(!schema_accepts::<VtSymbol>("a,b.X"));
+    }
+
     #[test]
     fn intervals() {
         for ok in ["1m", "1h", "d", "w"] {
