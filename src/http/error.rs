@@ -183,9 +183,9 @@ pub async fn json_error_bodies(res: Response) -> Response {
 }
 
 /// Longest request URI served (hyper itself answers 414 without a body only far beyond this).
-const MAX_URI_BYTES: usize = 8 * 1024;
+pub(super) const MAX_URI_BYTES: usize = 8 * 1024;
 /// Most header bytes in one request (hyper's own limit, with an empty 431, is much higher).
-const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(super) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Rejects oversized URIs and header sets with a JSON error before any handler runs.
 pub async fn limit_request_size(

@@ -17,16 +17,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use utoipa::{
-    OpenApi,
+    OpenApi, ToSchema,
     openapi::{
-        Components, ContentBuilder, Header, Ref, RefOr, ResponseBuilder, Type,
+        Components, ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder, Type,
         schema::ObjectBuilder,
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiError, AppState, error::ErrorBody, params::TimeBound};
+use super::{
+    ApiError, AppState,
+    error::{ErrorBody, MAX_HEADER_BYTES, MAX_URI_BYTES},
+    params::TimeBound,
+};
 use crate::{
     domain::{EventType, InstanceId, Interval, Variant, VtSymbol},
     store::TimeField,
@@ -100,98 +104,128 @@ async fn openapi_json() -> Result<Response, ApiError> {
     }
 }
 
-/// A shared error response: `description`, an [`ErrorBody`], optionally one header.
+/// A response every operation of a group shares, kept once under `components.responses`.
+struct Shared {
+    status: &'static str,
+    name: &'static str,
+    /// Only `/api` operations (authentication, rate limit, database) or every route (request
+    /// size limits).
+    api_only: bool,
+    response: RefOr<utoipa::openapi::Response>,
+}
+
+/// An error response: `description`, an [`ErrorBody`], optionally one header.
 fn error_response(
     description: &str,
-    header: Option<(&str, Header)>,
+    header: Option<(&str, Type, &str)>,
 ) -> RefOr<utoipa::openapi::Response> {
     let content = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
         .build();
     let mut response = ResponseBuilder::new()
         .description(description)
         .content("application/json", content);
-    if let Some((name, header)) = header {
+    if let Some((name, t, about)) = header {
+        let header = HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(t)))
+            .description(Some(about))
+            .build();
         response = response.header(name, header);
     }
     response.build().into()
 }
 
-fn header(t: Type, description: &str) -> Header {
-    utoipa::openapi::HeaderBuilder::new()
-        .schema(Some(ObjectBuilder::new().schema_type(t)))
-        .description(Some(description))
-        .build()
+fn shared_responses() -> [Shared; 5] {
+    let kib = |bytes: usize| bytes / 1024;
+    [
+        Shared {
+            status: "401",
+            name: "Unauthorized",
+            api_only: true,
+            response: error_response(
+                "`unauthorized`: authentication is on and the bearer token is missing, invalid \
+                 or expired",
+                Some(("WWW-Authenticate", Type::String, "Always `Bearer`")),
+            ),
+        },
+        Shared {
+            status: "429",
+            name: "RateLimited",
+            api_only: true,
+            response: error_response(
+                "`rate_limited`: more than `--rate-limit` requests per second from this address",
+                Some((
+                    "Retry-After",
+                    Type::Integer,
+                    "Seconds to wait before retrying",
+                )),
+            ),
+        },
+        Shared {
+            status: "503",
+            name: "DatabaseUnavailable",
+            api_only: true,
+            response: error_response(
+                "`database_unavailable`: the database is not available, or the live state is \
+                 not loaded yet",
+                None,
+            ),
+        },
+        Shared {
+            status: "414",
+            name: "UriTooLong",
+            api_only: false,
+            response: error_response(
+                &format!(
+                    "`uri_too_long`: the request URI is over {} KiB",
+                    kib(MAX_URI_BYTES)
+                ),
+                None,
+            ),
+        },
+        Shared {
+            status: "431",
+            name: "HeadersTooLarge",
+            api_only: false,
+            response: error_response(
+                &format!(
+                    "`headers_too_large`: the request headers are over {} KiB",
+                    kib(MAX_HEADER_BYTES)
+                ),
+                None,
+            ),
+        },
+    ]
+}
+
+fn bearer_scheme() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "`Authorization: Bearer <JWT>` (HS256 with `--jwt-secret`, RS256/ES256 with \
+                 `--jwt-public-key`; claims `sub`, `exp`, `variants`). Required on every `/api` \
+                 route except this document when the gateway runs with either flag; without \
+                 them no token is needed, hence the empty alternative in each operation's \
+                 `security`.",
+            ))
+            .build(),
+    )
 }
 
 /// Adds the bearer scheme, the shared responses and the security requirements (see the module
 /// documentation).
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let shared = shared_responses();
     let components = doc.components.get_or_insert_with(Components::new);
-    components.security_schemes.insert(
-        BEARER.to_owned(),
-        RefOr::T(SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .description(Some(
-                    "`Authorization: Bearer <JWT>` (HS256 with `--jwt-secret`, RS256/ES256 with \
-                     `--jwt-public-key`; claims `sub`, `exp`, `variants`). Required on every \
-                     `/api` route except this document when the gateway runs with either flag; \
-                     without them no token is needed, hence the empty alternative in each \
-                     operation's `security`.",
-                ))
-                .build(),
-        )),
-    );
-    let shared = [
-        (
-            "401",
-            "Unauthorized",
-            error_response(
-                "`unauthorized`: authentication is on and the bearer token is missing, invalid \
-                 or expired",
-                Some(("WWW-Authenticate", header(Type::String, "Always `Bearer`"))),
-            ),
-        ),
-        (
-            "429",
-            "RateLimited",
-            error_response(
-                "`rate_limited`: more than `--rate-limit` requests per second from this address",
-                Some((
-                    "Retry-After",
-                    header(Type::Integer, "Seconds to wait before retrying"),
-                )),
-            ),
-        ),
-        (
-            "503",
-            "DatabaseUnavailable",
-            error_response(
-                "`database_unavailable`: the database is not available, or the live state is \
-                 not loaded yet",
-                None,
-            ),
-        ),
-        (
-            "414",
-            "UriTooLong",
-            error_response("`uri_too_long`: the request URI is over 8 KiB", None),
-        ),
-        (
-            "431",
-            "HeadersTooLarge",
-            error_response(
-                "`headers_too_large`: the request headers are over 16 KiB",
-                None,
-            ),
-        ),
-    ];
-    for (_, name, response) in &shared {
+    components
+        .security_schemes
+        .insert(BEARER.to_owned(), RefOr::T(bearer_scheme()));
+    for s in &shared {
         components
             .responses
-            .insert((*name).to_owned(), response.clone());
+            .insert(s.name.to_owned(), s.response.clone());
     }
     for (path, item) in doc.paths.paths.iter_mut() {
         let Some(op) = item.get.as_mut() else {
@@ -204,15 +238,13 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 SecurityRequirement::default(),
             ]);
         }
-        for (status, name, _) in &shared {
-            let api_only = !matches!(*status, "414" | "431");
-            if (api_only && !in_api) || op.responses.responses.contains_key(*status) {
-                continue;
-            }
-            op.responses.responses.insert(
-                (*status).to_owned(),
-                RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))),
-            );
+        for s in shared.iter().filter(|s| in_api || !s.api_only) {
+            op.responses
+                .responses
+                .entry(s.status.to_owned())
+                .or_insert_with(|| {
+                    RefOr::Ref(Ref::new(format!("#/components/responses/{}", s.name)))
+                });
         }
     }
     doc
