@@ -13,9 +13,12 @@
 #   3. export the SIGNALGATE_TEST_*_URL variables the tests read (kept if set);
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (whole workspace:
 #      the gateway and loadtest/, whose smoke scenario runs a real gateway process);
-#   5. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
+#   5. schemathesis against the OpenAPI document of a demo gateway (scripts/schemathesis.sh:
+#      a Python venv under the target dir with the pinned schemathesis, python3-venv from
+#      apt-get if missing; no 5xx, every response as documented);
+#   6. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
 #      installing nodejs and npm with apt-get if they are missing;
-#   6. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
+#   7. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
 #      sqlite3 are installed with apt-get when missing (playwright-core never downloads a
 #      browser), and the gateway binary is built with `cargo build` first.
 #
@@ -26,6 +29,7 @@
 # Environment:
 #   SIGNALGATE_TEST_SKIP_CARGO=1   skip fmt/clippy/test (services, database
 #                                  cleanup and URLs still run; used to test this script).
+#   SIGNALGATE_TEST_SKIP_SCHEMATHESIS=1  skip the schemathesis step.
 #   SIGNALGATE_TEST_SKIP_JS=1      skip the JS helper's tests and the browser tests.
 #   SIGNALGATE_TEST_SKIP_BROWSER=1 skip only the dashboard's browser tests.
 #   SIGNALGATE_TEST_WAIT_SECS=N    how long to wait for each service (default 60).
@@ -278,6 +282,15 @@ else
     section "cargo test --workspace --all-targets $* -- --test-threads=4"
     cargo test --workspace --all-targets "$@" -- --test-threads=4
 fi
+
+# --- schemathesis (step 5) -----------------------------------------------------
+if [[ "${SIGNALGATE_TEST_SKIP_SCHEMATHESIS:-}" == 1 ]]; then
+    section "SIGNALGATE_TEST_SKIP_SCHEMATHESIS=1: skipping schemathesis"
+else
+    section "schemathesis: /api/openapi.json against a demo gateway"
+    bash "$REPO_ROOT/scripts/schemathesis.sh"
+fi
+# --- end of schemathesis -------------------------------------------------------
 
 # ---------------------------------------------------------------------------
 if [[ "${SIGNALGATE_TEST_SKIP_JS:-}" == 1 ]]; then

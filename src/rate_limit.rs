@@ -1,6 +1,6 @@
 //! REST rate limit per client IP (`tower_governor`, a token bucket per peer address): at most
 //! `--rate-limit` requests per second with bursts of `--rate-limit-burst`, on `/api` only
-//! (health probes, metrics and Socket.IO are not limited). A hit answers 429
+//! (health probes, `/api/openapi.json`, metrics and Socket.IO are not limited). A hit answers 429
 //! `{"error":{"code":"rate_limited"}}` with `Retry-After`, is logged and counted.
 
 use std::{sync::Arc, time::Duration};
@@ -11,7 +11,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use governor::middleware::NoOpMiddleware;
-use serde_json::json;
 use tower_governor::{
     GovernorError, GovernorLayer,
     governor::{GovernorConfig, GovernorConfigBuilder},
@@ -66,11 +65,8 @@ fn refuse(err: GovernorError) -> Response {
             );
             metrics::counter!("signalgate_rate_limited_total").increment(1);
             let message = format!("too many requests from this address; retry in {wait_time} s");
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({"error": {"code": "rate_limited", "message": message}})),
-            )
-                .into_response();
+            let body = crate::http::error::ErrorBody::new("rate_limited", message);
+            let mut res = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait_time));
             res

@@ -6,10 +6,12 @@ use serde::{Serialize, Serializer};
 use super::time::fmt_time;
 
 /// One bar as served by `GET /api/bars` (times already converted to UTC).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Bar {
     /// Bar start time in UTC.
     #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime, example = "2024-05-01T01:30:00.000000Z")]
     pub datetime: DateTime<Utc>,
     /// First price.
     pub open: f64,

@@ -29,6 +29,28 @@ fn check_name(kind: &str, raw: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// What `check_name` accepts, as an ECMA-262 pattern for the OpenAPI document (no control
+/// characters: `char::is_control` is the Unicode `Cc` category).
+const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]+$";
+/// A `vt_symbol` in a query string: a symbol, a dot, an exchange without dots; no commas (a
+/// comma separates list items).
+const VT_SYMBOL_PATTERN: &str =
+    r"^[^,\u0000-\u001F\u007F-\u009F]+\.[^.,\u0000-\u001F\u007F-\u009F]+$";
+
+/// The OpenAPI schema of a validated name (`parse` is the authority; this documents it).
+fn name_schema(
+    pattern: &str,
+    description: String,
+) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_LEN))
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .into()
+}
+
 /// `Deserialize` through `parse`, so a bad value's error message is the parse error.
 macro_rules! deserialize_by_parse {
     ($name:ident) => {
@@ -74,6 +96,17 @@ macro_rules! name_type {
         }
 
         deserialize_by_parse!($name);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                name_schema(
+                    NAME_PATTERN,
+                    format!("A {}: 1 to {MAX_NAME_LEN} characters, no control characters", $kind),
+                )
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -123,6 +156,19 @@ impl VtSymbol {
 
 deserialize_by_parse!(VtSymbol);
 
+impl utoipa::PartialSchema for VtSymbol {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        name_schema(
+            VT_SYMBOL_PATTERN,
+            "VnPy's `SYMBOL.EXCHANGE` (split at the last dot, e.g. `rb2405.SHFE`), at most \
+             64 characters"
+                .to_owned(),
+        )
+    }
+}
+
+impl utoipa::ToSchema for VtSymbol {}
+
 impl fmt::Display for VtSymbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -130,7 +176,7 @@ impl fmt::Display for VtSymbol {
 }
 
 /// A VnPy bar interval as stored in `dbbardata.interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 pub enum Interval {
     /// `1m`
     #[serde(rename = "1m")]
@@ -196,6 +242,57 @@ mod tests {
         for bad in ["rb2405", "rb2405.", ".SHFE", ""] {
             assert!(VtSymbol::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Whether `value` matches `T`'s OpenAPI schema.
+    fn schema_accepts<T: utoipa::PartialSchema>(value: &str) -> bool {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        jsonschema::is_valid(&schema, &serde_json::json!(value))
+    }
+
+    #[test]
+    fn schemas_agree_with_parse() {
+        let names = [
+            "trend_v1",
+            "",
+            &"x".repeat(65),
+            &"é".repeat(64),
+            "a\u{7}b",
+            "a\u{85}b",
+        ];
+        for raw in names.iter().chain(&["a b", "a/b", "\u{7f}"]) {
+            assert_eq!(
+                schema_accepts::<Variant>(raw),
+                Variant::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+            assert_eq!(
+                schema_accepts::<InstanceId>(raw),
+                InstanceId::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        let symbols = [
+            "IF2406.CFFEX",
+            "a.b.SSE",
+            "a..B",
+            "rb2405",
+            "rb2405.",
+            ".SHFE",
+            "",
+        ];
+        for raw in symbols
+            .iter()
+            .chain(&[&*format!("{}.X", "s".repeat(62)), "a\u{1}.X"])
+        {
+            assert_eq!(
+                schema_accepts::<VtSymbol>(raw),
+                VtSymbol::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        // A comma separates list items in a query string: never part of one symbol.
+        assert!(!schema_accepts::<VtSymbol>("a,b.X"));
     }
 
     #[test]

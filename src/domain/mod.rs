@@ -7,10 +7,11 @@
 mod bars;
 mod ids;
 mod model;
+mod schema;
 mod time;
 
 pub use bars::{Bar, bucket_bars};
-pub use ids::{InstanceId, Interval, ParseError, Variant, VtSymbol};
+pub use ids::{InstanceId, Interval, MAX_NAME_LEN, ParseError, Variant, VtSymbol};
 #[cfg(test)]
 pub(crate) use model::test_event;
 pub use model::{Event, EventType, Snapshot, VariantSummary, parse_payload};

@@ -82,7 +82,8 @@ impl Serialize for Snapshot {
 }
 
 /// The kinds of event the design names; other values in the column are served as they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum EventType {
     /// A trading signal.
     Signal,
@@ -162,13 +163,15 @@ impl Serialize for Event {
 }
 
 /// One entry of `GET /api/variants`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VariantSummary {
     /// Variant name.
     pub variant: String,
     /// Instance ids with a snapshot, sorted.
     pub instances: Vec<String>,
     /// Latest `updated_at` over its snapshots (RFC 3339), or null if it only has events.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub updated_at: Option<String>,
 }
 

@@ -1,12 +1,18 @@
 //! `GET /api/bars`: OHLC bars from VnPy's `dbbardata`, converted from the bars' zone to UTC,
 //! optionally merged into at most `max_points` buckets.
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiError, params::Params};
+use super::{
+    ApiError,
+    error::ErrorBody,
+    params::{Params, TimeBound},
+    sorted_json,
+};
 use crate::{
     domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars, utc_to_local},
     http::AppState,
@@ -29,8 +35,20 @@ const MAX_LIMIT: u32 = 100_000;
 /// Largest `max_points`.
 const MAX_POINTS: u32 = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/bars", get(list))
+/// The body of `GET /api/bars`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BarSeries {
+    /// The bars (or buckets), ascending by time.
+    pub bars: Vec<Bar>,
+    /// The interval asked for.
+    pub interval: Interval,
+    /// The symbol asked for.
+    pub vt_symbol: VtSymbol,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_bars))
 }
 
 /// A UTC bound as VnPy's naive local time, kept inside the accepted years (a bound at the end of
@@ -39,7 +57,30 @@ fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
     utc_to_local(tz, t).clamp(MIN_TIME.naive_utc(), MAX_TIME.naive_utc())
 }
 
-async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+/// OHLC bars
+///
+/// Bars from VnPy's `dbbardata`, ascending by time, converted from `--bars-timezone` to UTC,
+/// optionally merged into at most `max_points` buckets of equal bar count (first open, max
+/// high, min low, last close, summed volume and turnover, last open interest; the bucket's
+/// time is its first bar's).
+#[utoipa::path(
+    get,
+    path = "/bars",
+    tag = "rest",
+    params(
+        ("vt_symbol" = VtSymbol, Query, description = "Exactly one symbol (a list is a 400)"),
+        ("interval" = Interval, Query, description = "VnPy's interval"),
+        ("start" = Option<TimeBound>, Query, description = "Inclusive lower time bound"),
+        ("end" = Option<TimeBound>, Query, description = "Inclusive upper time bound; before `start` is a 400"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "Bars read (default 1000). With `start`: the first `limit` bars from `start`; without: the latest `limit` bars up to `end`"),
+        ("max_points" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Merge the bars read into at most this many buckets"),
+    ),
+    responses(
+        (status = 200, description = "The bars", body = BarSeries),
+        (status = 400, description = "`missing_parameter`, `invalid_parameter` (named in the message) or `unknown_parameter`", body = ErrorBody),
+    )
+)]
+async fn list_bars(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
     let params = params.allow(PARAMS)?;
     let raw_symbol = params.required("vt_symbol")?;
     if raw_symbol.contains(',') {
@@ -76,9 +117,9 @@ async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Valu
         Some(n) => bucket_bars(bars, n as usize),
         None => bars,
     };
-    Ok(Json(json!({
-        "vt_symbol": vt_symbol,
-        "interval": interval,
-        "bars": bars,
-    })))
+    sorted_json(&BarSeries {
+        bars,
+        interval,
+        vt_symbol,
+    })
 }

@@ -6,9 +6,43 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 use crate::store::StoreError;
+
+/// The body of every error response: `{"error":{"code","message"}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` object of an error body.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `invalid_parameter`, `missing_parameter`,
+    /// `unknown_parameter`, `unauthorized`, `forbidden`, `not_found`, `rate_limited`,
+    /// `method_not_allowed`, `uri_too_long`, `headers_too_large`, `database_unavailable`,
+    /// `not_ready` (`/readyz`) or `internal`.
+    #[schema(examples("invalid_parameter"))]
+    pub code: String,
+    /// A sentence for humans; a parameter error names the parameter.
+    #[schema(examples("limit: '0' is out of range; expected an integer from 1 to 5000"))]
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The body for `code` and `message`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: message.into(),
+            },
+        }
+    }
+}
 
 /// What a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -91,11 +125,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable => "the database is unreachable; try again shortly".to_owned(),
             other => other.to_string(),
         };
-        let mut res = (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut res = (status, Json(ErrorBody::new(code, message))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -141,19 +171,21 @@ pub async fn json_error_bodies(res: Response) -> Response {
         s if s.is_server_error() => ("internal", reason.to_lowercase()),
         _ => ("bad_request", reason.to_lowercase()),
     };
+    let (_, body) = Json(ErrorBody::new(code, message))
+        .into_response()
+        .into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
-    let body = json!({"error": {"code": code, "message": message}}).to_string();
-    Response::from_parts(parts, axum::body::Body::from(body))
+    Response::from_parts(parts, body)
 }
 
 /// Longest request URI served (hyper itself answers 414 without a body only far beyond this).
-const MAX_URI_BYTES: usize = 8 * 1024;
+pub(super) const MAX_URI_BYTES: usize = 8 * 1024;
 /// Most header bytes in one request (hyper's own limit, with an empty 431, is much higher).
-const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(super) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Rejects oversized URIs and header sets with a JSON error before any handler runs.
 pub async fn limit_request_size(
@@ -183,9 +215,5 @@ pub async fn limit_request_size(
 }
 
 fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    (status, Json(ErrorBody::new(code, message))).into_response()
 }

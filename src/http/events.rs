@@ -2,24 +2,25 @@
 //! alert lists, and for paging a resume that exceeded the ack cap (`after_seq`).
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State, rejection::PathRejection},
-    routing::get,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ApiError,
-    params::{Params, variant_path},
+    error::ErrorBody,
+    params::{Params, TimeBound, variant_path},
+    sorted_json,
 };
 use crate::{
     auth::rest::Access,
-    domain::{EventType, VtSymbol},
+    domain::{Event, EventType, Variant, VtSymbol},
     http::AppState,
     store::{EventQuery, TimeField},
 };
 
-/// Events per page when `limit` is absent.
 /// The query parameters of this route.
 const PARAMS: &[&str] = &[
     "vt_symbol",
@@ -30,15 +31,52 @@ const PARAMS: &[&str] = &[
     "after_seq",
     "limit",
 ];
+/// Events per page when `limit` is absent.
 const DEFAULT_LIMIT: u32 = 500;
 /// Largest page.
 const MAX_LIMIT: u32 = 5000;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/events/{variant}", get(list))
+/// The body of `GET /api/events/{variant}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPage {
+    /// The events, ascending by `seq` (empty for an unknown variant).
+    pub events: Vec<Event>,
+    /// The `seq` of the last event returned, or the `after_seq` sent when the page is empty:
+    /// pass it back as `after_seq` until a page has fewer than `limit` events.
+    #[schema(minimum = 0)]
+    pub next_after_seq: i64,
 }
 
-async fn list(
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_events))
+}
+
+/// Events of a variant
+///
+/// The events of one variant in ascending `seq`, for chart markers and alert lists, and to
+/// page a resume that was larger than the Socket.IO ack cap.
+#[utoipa::path(
+    get,
+    path = "/events/{variant}",
+    tag = "rest",
+    params(
+        ("variant" = Variant, Path, description = "The strategy variant"),
+        ("vt_symbol" = Option<Vec<VtSymbol>>, Query, style = Form, explode = false, description = "One symbol or a comma-separated list (`rb2405.SHFE,au2406.SHFE`)"),
+        ("type" = Option<EventType>, Query, description = "Only this event type"),
+        ("time_field" = Option<TimeField>, Query, description = "The column `start`/`end` apply to (default `created_at`)"),
+        ("start" = Option<TimeBound>, Query, description = "Inclusive lower time bound"),
+        ("end" = Option<TimeBound>, Query, description = "Inclusive upper time bound; before `start` is a 400"),
+        ("after_seq" = Option<i64>, Query, minimum = 0, description = "Only events with `seq > after_seq` (default 0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 5000, description = "Page size (default 500)"),
+    ),
+    responses(
+        (status = 200, description = "One page of events", body = EventPage),
+        (status = 400, description = "`invalid_parameter` (named in the message) or `unknown_parameter`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the token does not grant the variant", body = ErrorBody),
+    )
+)]
+async fn list_events(
     State(state): State<AppState>,
     access: Access,
     path: Result<Path<String>, PathRejection>,
@@ -82,6 +120,9 @@ async fn list(
         limit,
     };
     let events = state.store.events(&query).await?;
-    let next = events.last().map_or(after_seq, |e| e.seq);
-    Ok(Json(json!({ "events": events, "next_after_seq": next })))
+    let next_after_seq = events.last().map_or(after_seq, |e| e.seq);
+    sorted_json(&EventPage {
+        events,
+        next_after_seq,
+    })
 }

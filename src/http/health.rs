@@ -3,30 +3,139 @@
 //! group follower counts the leader's heartbeats instead). The body also shows the group role
 //! and term, and per variant how far this instance is behind the database (`lag`).
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiError, AppState};
+use super::{
+    ApiError, AppState,
+    error::{ErrorBody, ErrorDetail},
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// `/readyz` answers within this bound even when the pool's acquire timeout is long: a probe
 /// that hangs is as bad as one that fails.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The body of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub status: &'static str,
+}
+
+/// Whether the instance is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Serving.
+    Ready,
+    /// See the error message.
+    NotReady,
+}
+
+/// The readiness details (`GET /readyz`; also under `status` in its 503).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyStatus {
+    /// The store's backend: `mysql`, `postgres` or `sqlite`.
+    #[schema(value_type = String, examples("sqlite"))]
+    pub database: &'static str,
+    /// The group role and term (`{"role":"standalone"}` without `--redis-url`).
+    #[schema(value_type = GroupInfo)]
+    pub group: serde_json::Value,
+    /// Per variant, how many seqs the database is ahead of this instance.
+    pub lag: BTreeMap<String, u64>,
+    /// Milliseconds since the poller last completed a poll (null: never).
+    #[schema(required = true)]
+    pub last_poll_ms_ago: Option<u64>,
+    /// Whether the live state (snapshots and each variant's `seq`) is loaded.
+    pub realtime: bool,
+    /// `ready`, or `not_ready` in the 503.
+    pub status: Readiness,
+}
+
+/// The `group` object of the readiness details (`GroupStatus::to_json`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+pub struct GroupInfo {
+    /// `standalone`, `leader`, `follower` or `degraded`.
+    #[schema(pattern = "^(standalone|leader|follower|degraded)$")]
+    role: String,
+    /// This instance's id in the group (group mode only).
+    instance: Option<String>,
+    /// The leader's term (group mode only).
+    term: Option<u64>,
+    /// Milliseconds since the leader was last heard (group mode only).
+    last_heard_ms_ago: Option<u64>,
+    /// When this instance became leader, Unix milliseconds (group mode only).
+    leader_since_unix_ms: Option<u64>,
+    /// Counters (group mode only).
+    degraded_entries: Option<u64>,
+    /// Counters (group mode only).
+    terms_won: Option<u64>,
+    /// Counters (group mode only).
+    repairs: Option<u64>,
+    /// Counters (group mode only).
+    resyncs: Option<u64>,
+    /// Counters (group mode only).
+    stale_dropped: Option<u64>,
+    /// Counters (group mode only).
+    test_dropped: Option<u64>,
+}
+
+/// The 503 of `GET /readyz`: `database_unavailable` (no `status`) or `not_ready` (with it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotReady {
+    /// `database_unavailable` or `not_ready`.
+    pub error: ErrorDetail,
+    /// The readiness details (with `not_ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ReadyStatus>,
+}
+
+/// The process is up
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "Always `{\"status\":\"ok\"}`", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness
+///
+/// Ready when the signal tables can be read (within 1 s), the live state is loaded and the
+/// poller completed a poll within `10 × --poll-interval-ms + 5 s` (a follower in group mode
+/// counts the leader's heartbeats).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = ReadyStatus),
+        (status = 503, description = "`database_unavailable`, or `not_ready` with the reason and the status", body = NotReady),
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
         tracing::debug!(error = %err, "readiness: database not available");
         return Err(ApiError::Unavailable);
@@ -35,15 +144,20 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     let last_poll_ms = since.map(|d| d.as_millis() as u64);
     let polling = since.is_some_and(|d| d <= state.poll_stale_after);
     let loaded = state.hub.is_loaded();
-    let body = json!({
-        "status": if polling && loaded { "ready" } else { "not_ready" },
-        "database": state.store.backend(),
-        "realtime": loaded,
-        "last_poll_ms_ago": last_poll_ms,
-        "group": state.group.to_json(),
-        "lag": lag(&state).await?,
-    });
-    if polling && loaded {
+    let ready = polling && loaded;
+    let body = ReadyStatus {
+        status: if ready {
+            Readiness::Ready
+        } else {
+            Readiness::NotReady
+        },
+        database: state.store.backend(),
+        realtime: loaded,
+        last_poll_ms_ago: last_poll_ms,
+        group: state.group.to_json(),
+        lag: lag(&state).await?,
+    };
+    if ready {
         return Ok(Json(body).into_response());
     }
     let message = if loaded {
@@ -54,15 +168,16 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     } else {
         "the live state is not loaded yet".to_owned()
     };
-    Ok((
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": {"code": "not_ready", "message": message}, "status": body})),
-    )
-        .into_response())
+    let ErrorBody { error } = ErrorBody::new("not_ready", message);
+    let body = NotReady {
+        error,
+        status: Some(body),
+    };
+    Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response())
 }
 
 /// Per variant: how many seqs the database is ahead of this instance's head.
-async fn lag(state: &AppState) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+async fn lag(state: &AppState) -> Result<BTreeMap<String, u64>, ApiError> {
     let db = state
         .store
         .poll_state()
@@ -74,7 +189,7 @@ async fn lag(state: &AppState) -> Result<serde_json::Map<String, serde_json::Val
         .into_iter()
         .map(|(variant, head)| {
             let have = mine.get(&variant).copied().unwrap_or(0);
-            (variant, json!((head - have).max(0)))
+            (variant, u64::try_from(head - have).unwrap_or(0))
         })
         .collect())
 }

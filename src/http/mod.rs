@@ -1,12 +1,17 @@
 //! HTTP: the REST first-paint API under `/api` (one module per route group, each with a
-//! `router()`, and its own JSON 404 fallback), health probes at the root, request tracing
-//! (spans named by the matched route) and CORS from configuration. Static assets and Socket.IO
-//! are added by [`crate::startup`].
+//! `router()`, and its own JSON 404 fallback), health probes at the root, the OpenAPI document
+//! of both ([`openapi`]), request tracing (spans named by the matched route) and CORS from
+//! configuration. Static assets and Socket.IO are added by [`crate::startup`].
+//!
+//! Routes are registered through `utoipa_axum`'s `OpenApiRouter` with `routes!(handler)`: the
+//! handler's `#[utoipa::path]` gives both the axum route and its entry in the document, so the
+//! two cannot disagree.
 
 mod bars;
 pub mod error;
 mod events;
 mod health;
+pub mod openapi;
 pub mod params;
 mod snapshot;
 mod variants;
@@ -14,15 +19,17 @@ mod variants;
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Json, Router,
     extract::MatchedPath,
     http::{HeaderValue, Method, Request},
 };
 use chrono_tz::Tz;
+use serde_json::Value;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
 };
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{group::GroupStatus, poller::PollerStatus, realtime::hub::Hub, store::Store};
 pub use error::ApiError;
@@ -49,8 +56,8 @@ pub struct AppState {
 }
 
 /// The REST API (to be nested under `/api`), with its own JSON 404 fallback.
-pub fn api() -> Router<AppState> {
-    Router::new()
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(variants::router())
         .merge(snapshot::router())
         .merge(events::router())
@@ -58,20 +65,32 @@ pub fn api() -> Router<AppState> {
         .fallback(not_found)
 }
 
+/// Every documented route: `api` nested under `/api`, the health probes and
+/// `/api/openapi.json` (outside the nest, so neither a token nor the rate limit applies to it).
+fn documented(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .nest("/api", api)
+        .merge(health::router())
+        .merge(openapi::router())
+}
+
+/// The OpenAPI document of [`router`]: built from the same route registrations.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(documented(api()).into_openapi())
+}
+
 /// `/api` and the health probes, with request tracing.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .nest("/api", {
-            let api = api().layer(axum::middleware::from_fn_with_state(
-                state.auth.clone(),
-                crate::auth::rest::require_token,
-            ));
-            match &state.rate_limit {
-                Some(limit) => api.layer(crate::rate_limit::layer(limit)),
-                None => api,
-            }
-        })
-        .merge(health::router())
+    let api = api().layer(axum::middleware::from_fn_with_state(
+        state.auth.clone(),
+        crate::auth::rest::require_token,
+    ));
+    let api = match &state.rate_limit {
+        Some(limit) => api.layer(crate::rate_limit::layer(limit)),
+        None => api,
+    };
+    let (routes, _) = documented(api).split_for_parts();
+    routes
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http()
@@ -106,6 +125,14 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
     layer.allow_origin(list)
+}
+
+/// A response body with its keys in alphabetical order at every level (through
+/// `serde_json::Value`, whose maps are sorted), as every REST response has.
+fn sorted_json<T: serde::Serialize>(body: &T) -> Result<Json<Value>, ApiError> {
+    serde_json::to_value(body)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The JSON 404 for unknown routes.

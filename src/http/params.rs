@@ -8,12 +8,43 @@ use axum::{
     http::request::Parts,
 };
 use chrono::{DateTime, Utc};
+use utoipa::openapi::{
+    KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type, schema::AnyOfBuilder,
+};
 
 use super::error::ApiError;
 use crate::domain::{Variant, parse_time};
 
 /// Optional `start` and `end`.
 pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The OpenAPI schema of a `start`/`end` bound: the forms [`parse_time`] accepts.
+#[derive(Debug)]
+pub struct TimeBound;
+
+impl utoipa::PartialSchema for TimeBound {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let format = |f| string().format(Some(SchemaFormat::KnownFormat(f)));
+        AnyOfBuilder::new()
+            .item(format(KnownFormat::DateTime))
+            .item(
+                string()
+                    .pattern(Some(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?$"))
+                    .description(Some("naive, read as UTC")),
+            )
+            .item(format(KnownFormat::Date))
+            .description(Some(
+                "RFC 3339 with an offset (encode `+` as `%2B`), a naive \
+                 `YYYY-MM-DDTHH:MM:SS[.f]` or `YYYY-MM-DD HH:MM:SS[.f]` read as UTC, or a bare date \
+                 read as midnight UTC; between the years 1000 and 9999 (UTC), otherwise a 400",
+            ))
+            .examples(["2024-05-01T09:30:00Z", "2024-05-01"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeBound {}
 
 /// The decoded query string; a repeated key keeps its last value.
 #[derive(Debug, Default)]

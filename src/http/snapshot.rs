@@ -2,22 +2,59 @@
 //! poller keeps them current).
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State, rejection::PathRejection},
-    routing::get,
 };
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, value::RawValue};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ApiError,
+    error::ErrorBody,
     params::{Params, variant_path},
+    sorted_json,
 };
-use crate::{auth::rest::Access, domain::InstanceId, http::AppState};
+use crate::{
+    auth::rest::Access,
+    domain::{InstanceId, Snapshot, Variant},
+    http::AppState,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/snapshot/{variant}", get(get_snapshot))
+/// The body of `GET /api/snapshot/{variant}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotList<'a> {
+    /// The latest snapshot of each instance (one with `instance_id`), never empty.
+    #[schema(value_type = Vec<Snapshot>, min_items = 1)]
+    pub snapshots: Vec<&'a RawValue>,
+    /// The variant asked for.
+    #[schema(value_type = String)]
+    pub variant: Variant,
 }
 
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_snapshot))
+}
+
+/// Latest snapshots of a variant
+///
+/// The latest snapshot of each instance of the variant (or only of `instance_id`), served from
+/// the gateway's memory, which the poller keeps current.
+#[utoipa::path(
+    get,
+    path = "/snapshot/{variant}",
+    tag = "rest",
+    params(
+        ("variant" = Variant, Path, description = "The strategy variant"),
+        ("instance_id" = Option<InstanceId>, Query, description = "Only this instance (an empty value counts as absent)"),
+    ),
+    responses(
+        (status = 200, description = "The snapshots", body = SnapshotList),
+        (status = 400, description = "`invalid_parameter` (`variant`, `instance_id`) or `unknown_parameter`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the token does not grant the variant", body = ErrorBody),
+        (status = 404, description = "`not_found`: no snapshot for the variant (or the instance)", body = ErrorBody),
+    )
+)]
 async fn get_snapshot(
     State(state): State<AppState>,
     access: Access,
@@ -45,5 +82,5 @@ async fn get_snapshot(
         }));
     }
     let snapshots: Vec<&RawValue> = snapshots.iter().map(|s| &*s.json).collect();
-    Ok(Json(json!({ "variant": variant, "snapshots": snapshots })))
+    sorted_json(&SnapshotList { snapshots, variant })
 }

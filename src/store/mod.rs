@@ -58,7 +58,8 @@ pub struct PoolOptions {
 }
 
 /// Which time column `GET /api/events?time_field=` filters on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum TimeField {
     /// `created_at` (default).
     #[default]

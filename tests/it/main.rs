@@ -10,6 +10,7 @@ mod hardening;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod openapi;
 mod partitions;
 mod realtime;
 mod rest;

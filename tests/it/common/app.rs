@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use signalgate::{
     Application, BuildOptions,
-    config::{Config, DatabaseUrl},
+    config::{Config, DatabaseUrl, DemoArgs},
     realtime::{bars::LiveBars, fanout::Fanout, hub::Hub},
     store::{self, PoolOptions, Store},
 };
@@ -56,11 +56,15 @@ pub fn test_config(db: &TestDb) -> Config {
 
 /// Builds (binds, migrates) a gateway with `config` without serving it yet.
 pub async fn build(config: Config) -> Application {
+    build_with_demo(config, None).await
+}
+
+async fn build_with_demo(config: Config, demo: Option<DemoArgs>) -> Application {
     Application::build(
         config,
         BuildOptions {
             migrate: true,
-            demo: None,
+            demo,
         },
     )
     .await
@@ -69,9 +73,18 @@ pub async fn build(config: Config) -> Application {
 
 /// A gateway on `db`; `tweak` adjusts the configuration (the database URL is preset).
 pub async fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_demo(db, None, tweak).await
+}
+
+/// Like [`spawn_app_with`], also running the demo writer (`serve --demo`) when `demo` is set.
+pub async fn spawn_app_with_demo(
+    db: TestDb,
+    demo: Option<DemoArgs>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = test_config(&db);
     tweak(&mut config);
-    let app = build(config).await;
+    let app = build_with_demo(config, demo).await;
     let addr = app.local_addr().expect("addr");
     let hub = app.hub();
     let fanout = app.fanout();
