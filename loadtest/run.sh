@@ -8,6 +8,7 @@
 #   loadtest/run.sh fanout --clients 1000 --rate 200 --seconds 20
 #   LOADTEST_DB=postgres://postgres@127.0.0.1:5432 loadtest/run.sh fanout
 #   LOADTEST_SERVERS="signalgate raw" loadtest/run.sh idle --idle-steps 1000,5000
+#   loadtest/run.sh group --clients 600 --rate 100 --seconds 15 --kill-leader-at 5
 #
 # It builds the release binaries (signalgate, signalgate-loadtest, ws-broadcast), installs what
 # the peers need (node + `npm ci` in peers/node; python3 venv in loadtest/.venv with the pinned
@@ -18,7 +19,8 @@
 #   LOADTEST_DB        database server (default mysql://root@127.0.0.1:3306; a scratch
 #                      sgt_<random> database is created and dropped per run)
 #   LOADTEST_SERVERS   servers to run (default: signalgate node flask raw; flask needs MySQL,
-#                      resume needs signalgate; unsupported pairs are skipped with a note)
+#                      resume and writers need signalgate, group runs signalgate and node:
+#                      unsupported pairs are skipped with a note)
 #   LOADTEST_DB_PREFIX scratch database name prefix (default sgt_lt; use another one where
 #                      scripts/test.sh runs at the same time: it drops sgt_* databases)
 #   LOADTEST_TAG       appended to the scenario in report names (e.g. "-light": fanout-light-…)
@@ -35,8 +37,16 @@ target="${CARGO_TARGET_DIR:-$ROOT/target}"
 out="$ROOT/loadtest/results"
 mkdir -p "$out"
 
-if [[ "$scenario" == writers || "$scenario" == resume || "$scenario" == group ]]; then
+if [[ "$scenario" == writers || "$scenario" == resume ]]; then
     servers=signalgate
+elif [[ "$scenario" == group ]]; then
+    # 3 instances with a private redis-server behind a private nginx (both must be installed).
+    servers="${LOADTEST_SERVERS:-signalgate node}"
+    for bin in redis-server nginx; do
+        if ! command -v "$bin" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$bin ]]; then
+            apt-get update && apt-get install -y redis-server nginx
+        fi
+    done
 fi
 if [[ "${LOADTEST_SKIP_BUILD:-}" != 1 ]]; then
     cargo build --release -p signalgate -p signalgate-loadtest
@@ -68,6 +78,10 @@ reports=()
 for s in $servers; do
     if [[ "$s" == flask && "$backend" != mysql ]]; then
         echo "== skipping flask: the Flask-SocketIO peer polls MySQL/MariaDB only"
+        continue
+    fi
+    if [[ "$scenario" == group && "$s" != signalgate && "$s" != node ]]; then
+        echo "== skipping $s: the group scenario runs signalgate and node (redis-adapter)"
         continue
     fi
     db=$backend

@@ -43,6 +43,8 @@ pub struct Totals {
     pub connected: AtomicU64,
     /// Reconnections that succeeded.
     pub reconnects: AtomicU64,
+    /// The largest latency (µs) since the sampler last took it (the timeline's spikes).
+    pub max_latency_us: AtomicU64,
 }
 
 /// One client's result.
@@ -125,8 +127,10 @@ impl ClientStats {
             .marker(self.variant, n)
             .or_else(|| sio::field(text, "t_us"));
         if let Some(sent) = sent {
+            let us = now.saturating_sub(sent).clamp(1, MAX_LATENCY_US);
             let h = self.latency.get_or_insert_with(histogram);
-            let _ = h.record(now.saturating_sub(sent).clamp(1, MAX_LATENCY_US));
+            let _ = h.record(us);
+            totals.max_latency_us.fetch_max(us, Ordering::Relaxed);
         }
     }
 }

@@ -13,10 +13,12 @@
 //! - [`ledger`]: what the writers committed, shared with the clients for loss and latency;
 //! - [`db`]: scratch databases and the plain seed schema;
 //! - [`server`]: starting and stopping the server under test, `/proc` sampling;
+//! - [`cluster`]: the `group` scenario's private Redis, instances and nginx;
 //! - [`scenario`]: `idle`, `fanout`, `spread`, `burst`, `resume`, `writers`, `group`;
 //! - [`report`]: the JSON report and the self-contained HTML report.
 
 pub mod client;
+pub mod cluster;
 pub mod db;
 pub mod ledger;
 pub mod report;

@@ -3,7 +3,8 @@
 //!
 //! Kinds: `signalgate` (the gateway binary), `node` (Node socket.io peer), `flask`
 //! (Flask-SocketIO peer), `raw` (the `ws-broadcast` binary). Each gets `PORT` and
-//! `DATABASE_URL` in its environment; `--server-cmd` replaces the default command line.
+//! `DATABASE_URL` in its environment; `--server-cmd` replaces the default command line. The
+//! `group` scenario starts several of them through [`crate::cluster`].
 
 use std::{
     path::{Path, PathBuf},
@@ -57,6 +58,8 @@ pub struct ServerSpec {
     pub extra_args: Vec<String>,
     /// The peers' poll interval (ms), passed as `POLL_MS`.
     pub poll_ms: u64,
+    /// Extra environment (group mode: the Redis URL and group).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running server.
@@ -148,6 +151,7 @@ impl Server {
         cmd.env("PORT", port.to_string())
             .env("DATABASE_URL", db_url)
             .env("POLL_MS", spec.poll_ms.to_string())
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("LOADTEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
@@ -201,6 +205,11 @@ impl Server {
             self.child.kill().await?;
         }
         Ok(())
+    }
+
+    /// SIGKILL (a crash), returning when the process is gone.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        Ok(self.child.kill().await?)
     }
 
     /// CPU seconds and RSS now.

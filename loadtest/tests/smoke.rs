@@ -1,6 +1,6 @@
-//! The smoke scenario the test suite runs: a few dozen clients, a few seconds, a real gateway
-//! process on a real database. Numbers are not asserted; losing, duplicating or reordering an
-//! event is (the report's `failures`).
+//! The smoke scenarios the test suite runs: a few dozen clients, a few seconds, real gateway
+//! processes on a real database (and for `group` a private redis-server and nginx). Numbers are
+//! not asserted; losing, duplicating or reordering an event is (the report's `failures`).
 
 mod common;
 
@@ -46,5 +46,33 @@ async fn smoke_resume_postgres_loses_nothing() {
         r.reconnects >= 20,
         "every client reconnected: {}",
         r.reconnects
+    );
+}
+
+/// Three instances behind nginx on MariaDB; the leader is killed (SIGKILL) a second into the
+/// writing: a follower takes over within the 1 s lease, the killed instance's clients resume
+/// through nginx on the others, and nobody loses or repeats an event.
+#[tokio::test]
+async fn smoke_group_leader_kill_mariadb_loses_nothing() {
+    let mut o = common::opts(&common::mysql());
+    (o.clients, o.variants, o.rate, o.writers, o.seconds) =
+        (Some(30), Some(2), Some(100.0), Some(2), Some(3.0));
+    o.kill_leader_at = Some(1.0);
+    o.gateway_args = vec!["--redis-lease-ttl-ms=1000".into()];
+    let r = scenario::run(Scenario::Group, &o)
+        .await
+        .expect("group runs");
+    println!("{}", r.summary());
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!((r.lost, r.duplicates), (0, 0));
+    assert_eq!(r.delivered, r.expected);
+    assert!(r.expected >= 30 * 100, "{}", r.expected);
+    let failover = r.extra["failover_ms"]
+        .as_i64()
+        .expect("a new leader was elected");
+    assert!(failover < 2500, "failover within the lease: {failover} ms");
+    assert!(
+        r.reconnects > 0,
+        "the killed instance's clients resumed elsewhere"
     );
 }

@@ -4,19 +4,39 @@
 // {variant} with an ack, `event_new` and `snapshot_update` pushes. It has no `since_seq`: the
 // design's tables have no commit-ordered cursor, so resuming is not offered.
 //
-// Environment: PORT, DATABASE_URL (mysql:// or postgres://), POLL_MS (default 100).
+// Group mode (REDIS_URL set): several processes behind one load balancer share rooms through
+// @socket.io/redis-adapter, the way the socket.io docs scale out. Only the process started with
+// POLLER=1 polls the database; its `io.to(room).emit` goes through Redis to the clients of every
+// process (the others just relay). Polling in every process would send each row once per
+// process. Nothing takes over when the poller dies: that is what a Node user gets without
+// writing leader election.
+//
+// Environment: PORT, DATABASE_URL (mysql:// or postgres://), POLL_MS (default 100),
+// REDIS_URL (group mode), POLLER (group mode: 1 = this process polls; default 1 without Redis).
 
 import http from "node:http";
 import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { createClient } from "redis";
 import { connect } from "./db.js";
 
 const PORT = Number(process.env.PORT ?? 3001);
 const POLL_MS = Number(process.env.POLL_MS ?? 100);
 const BATCH = 1000;
+const REDIS_URL = process.env.REDIS_URL;
+const POLLER = REDIS_URL ? process.env.POLLER === "1" : true;
 
 const db = await connect(process.env.DATABASE_URL);
 const httpServer = http.createServer();
 const io = new Server(httpServer, { cors: { origin: "*" } });
+if (REDIS_URL) {
+  const pubClient = createClient({ url: REDIS_URL });
+  const subClient = pubClient.duplicate();
+  pubClient.on("error", (err) => console.error("redis:", err.message));
+  subClient.on("error", (err) => console.error("redis:", err.message));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
 
 io.on("connection", (socket) => {
   socket.on("subscribe", (req, ack) => {
@@ -71,6 +91,7 @@ async function poll() {
 }
 
 httpServer.listen(PORT, "127.0.0.1", () => {
-  console.log(`node socket.io peer on http://127.0.0.1:${PORT}, polling every ${POLL_MS} ms`);
-  poll();
+  const role = REDIS_URL ? (POLLER ? "group poller" : "group relay") : "standalone";
+  console.log(`node socket.io peer (${role}) on http://127.0.0.1:${PORT}, poll every ${POLL_MS} ms`);
+  if (POLLER) poll();
 });

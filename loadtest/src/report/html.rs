@@ -1,4 +1,5 @@
-//! The HTML report: a summary table, latency CDFs, throughput and CPU over time, and each run's
+//! The HTML report: a summary table, latency CDFs, throughput, latency spikes and CPU over
+//! time, and each run's
 //! scenario-specific results, in one file with inline SVG.
 
 use std::fmt::Write;
@@ -100,6 +101,15 @@ pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}</style></head><
             &Axes {
                 x_label: "seconds",
                 y_label: "msg/s",
+                x_log: false,
+            },
+        );
+        h += "<h2>Largest latency per 500 ms (ms)</h2>";
+        h += &chart(
+            &timeline(|t| t.max_latency_ms),
+            &Axes {
+                x_label: "seconds",
+                y_label: "max ms",
                 x_log: false,
             },
         );

@@ -28,6 +28,9 @@ pub struct Tick {
     pub rss_kb: u64,
     /// Clients connected.
     pub connected: u64,
+    /// The largest commit → client latency of an event received in this interval.
+    #[serde(default)]
+    pub max_latency_ms: f64,
 }
 
 /// Commit → client latency summary, milliseconds.

@@ -7,8 +7,10 @@
 //! - `resume`: the gateway is restarted mid-run while writers go on; every client reconnects
 //!   with `since_seq`; the time until all have caught up is measured;
 //! - `writers`: writer commits/s on the gateway's schema vs the plain seed schema;
-//! - `group`: several instances behind nginx (not implemented yet).
+//! - `group`: a fan-out through nginx to several instances in one group (signalgate with Redis,
+//!   or the Node peer with `@socket.io/redis-adapter`), optionally killing the leader mid-run.
 
+mod group;
 mod idle;
 pub mod sampler;
 pub mod setup;
@@ -37,7 +39,7 @@ pub enum Scenario {
     Resume,
     /// Writer commits/s: gateway schema vs plain seed schema.
     Writers,
-    /// Several instances behind nginx (not implemented yet).
+    /// Fan-out through nginx to several instances with a private Redis.
     Group,
 }
 
@@ -102,6 +104,13 @@ pub struct Opts {
     /// Resume: seconds the gateway stays down while the writers go on.
     #[arg(long, default_value_t = 2.0)]
     pub downtime: f64,
+    /// Group: instances behind nginx.
+    #[arg(long, default_value_t = 3)]
+    pub instances: usize,
+    /// Group: kill the leader (node: the polling instance) with SIGKILL this many seconds into
+    /// the writing.
+    #[arg(long)]
+    pub kill_leader_at: Option<f64>,
     /// Seconds to wait for stragglers after the writers stop.
     #[arg(long, default_value_t = 20.0)]
     pub drain: f64,
@@ -147,15 +156,12 @@ impl Opts {
 pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
     let report = match scenario {
         Scenario::Idle => idle::run(opts).await?,
-        Scenario::Fanout | Scenario::Spread | Scenario::Burst | Scenario::Resume => {
-            traffic::run(scenario, opts).await?
-        }
+        Scenario::Fanout
+        | Scenario::Spread
+        | Scenario::Burst
+        | Scenario::Resume
+        | Scenario::Group => traffic::run(scenario, opts).await?,
         Scenario::Writers => writers::run(opts).await?,
-        Scenario::Group => anyhow::bail!(
-            "scenario `group` is not implemented in the load generator yet: it needs 3 gateway \
-             instances with Redis behind nginx (scale-out, see docs/deploy.md) and the Node \
-             peer with @socket.io/redis-adapter"
-        ),
     };
     crate::report::save(&report, &opts.out)?;
     Ok(report)

@@ -1,12 +1,12 @@
 //! The sampler: every 500 ms it records delivered and committed events per second, the server's
-//! CPU (percent of one core, from `/proc/<pid>/stat`), its RSS and the connected clients into the
-//! run's timeline, accumulates CPU seconds across server restarts, and updates the progress bar.
+//! CPU (percent of one core, from `/proc/<pid>/stat`), its RSS, the connected clients and the
+//! largest latency seen in the interval into the run's timeline, accumulates CPU seconds across
+//! server restarts, and updates the progress bar. With several server processes (`group`) CPU
+//! and RSS are summed over them.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
+    collections::HashMap,
+    sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -19,8 +19,8 @@ use crate::{client::Totals, report::Tick, server, writer::WriteTotals};
 pub struct Sampler {
     /// The timeline so far.
     pub ticks: Arc<Mutex<Vec<Tick>>>,
-    /// The server's pid (updated on restart).
-    pub pid: Arc<AtomicU32>,
+    /// The server processes (replaced on restart).
+    pub pids: Arc<Mutex<Vec<u32>>>,
     /// CPU seconds accumulated over every server process of the run.
     pub cpu_s: Arc<Mutex<f64>>,
     task: JoinHandle<()>,
@@ -30,26 +30,23 @@ pub struct Sampler {
 const TICK: Duration = Duration::from_millis(500);
 
 impl Sampler {
-    /// Starts sampling.
+    /// Starts sampling the processes `pids`.
     pub fn start(
-        pid: u32,
+        pids: Vec<u32>,
         clients: Arc<Totals>,
         writes: Arc<WriteTotals>,
         bar: ProgressBar,
     ) -> Self {
         let ticks = Arc::new(Mutex::new(Vec::new()));
-        let pid = Arc::new(AtomicU32::new(pid));
+        // CPU seconds of each process at the previous tick; a new process counts from 0.
+        let mut cpu_last: HashMap<u32, f64> = pids.iter().map(|p| (*p, pid_cpu(*p))).collect();
+        let pids = Arc::new(Mutex::new(pids));
         let cpu_s = Arc::new(Mutex::new(0.0));
-        let (t2, p2, c2) = (ticks.clone(), pid.clone(), cpu_s.clone());
+        let (t2, p2, c2) = (ticks.clone(), pids.clone(), cpu_s.clone());
         let task = tokio::spawn(async move {
             let start = Instant::now();
-            let mut last = (
-                0u64,
-                0u64,
-                start,
-                pid_cpu(p2.load(Ordering::Relaxed)),
-                p2.load(Ordering::Relaxed),
-            );
+            let mut last = (0u64, 0u64, start);
+            clients.max_latency_us.store(0, Ordering::Relaxed);
             let mut iv = tokio::time::interval(TICK);
             loop {
                 iv.tick().await;
@@ -59,23 +56,29 @@ impl Sampler {
                     clients.delivered.load(Ordering::Relaxed),
                     writes.committed.load(Ordering::Relaxed),
                 );
-                let p = p2.load(Ordering::Relaxed);
-                let s = server::sample(p).unwrap_or_default();
-                let dcpu = if p == last.4 {
-                    s.cpu_s - last.3
-                } else {
-                    s.cpu_s
-                };
+                let current = p2.lock().map(|p| p.clone()).unwrap_or_default();
+                let (mut dcpu, mut rss_kb) = (0.0, 0);
+                let mut seen = HashMap::new();
+                for p in current {
+                    // A process that is gone (killed) contributes nothing from now on.
+                    let Some(s) = server::sample(p) else { continue };
+                    dcpu += (s.cpu_s - cpu_last.get(&p).copied().unwrap_or(0.0)).max(0.0);
+                    rss_kb += s.rss_kb;
+                    seen.insert(p, s.cpu_s);
+                }
+                cpu_last = seen;
                 if let Ok(mut total) = c2.lock() {
-                    *total += dcpu.max(0.0);
+                    *total += dcpu;
                 }
                 let tick = Tick {
                     t: now.duration_since(start).as_secs_f64(),
                     delivered_per_s: (d - last.0) as f64 / dt,
                     committed_per_s: (c - last.1) as f64 / dt,
-                    cpu_pct: 100.0 * dcpu.max(0.0) / dt,
-                    rss_kb: s.rss_kb,
+                    cpu_pct: 100.0 * dcpu / dt,
+                    rss_kb,
                     connected: clients.connected.load(Ordering::Relaxed),
+                    max_latency_ms: clients.max_latency_us.swap(0, Ordering::Relaxed) as f64
+                        / 1000.0,
                 };
                 bar.set_message(format!(
                     "{:>9.0} msg/s  {:>6.0} commits/s  {} connected  cpu {:.0}%  rss {} MB",
@@ -88,14 +91,21 @@ impl Sampler {
                 if let Ok(mut t) = t2.lock() {
                     t.push(tick);
                 }
-                last = (d, c, now, s.cpu_s, p);
+                last = (d, c, now);
             }
         });
         Self {
             ticks,
-            pid,
+            pids,
             cpu_s,
             task,
+        }
+    }
+
+    /// Samples these processes from now on (a restarted server).
+    pub fn set_pids(&self, pids: Vec<u32>) {
+        if let Ok(mut p) = self.pids.lock() {
+            *p = pids;
         }
     }
 

@@ -1,7 +1,8 @@
 //! What every client scenario needs: a scratch database (the gateway's schema for signalgate,
 //! the plain seed schema for the peers, as their users have it), the server
-//! under test on a free port, clients connected with a ramp, and a sampler that records the
-//! throughput timeline and the server's CPU and RSS.
+//! under test on a free port (or, for `group`, several instances with Redis behind nginx),
+//! clients connected with a ramp, and a sampler that records the throughput timeline and the
+//! server's CPU and RSS.
 
 use std::{
     path::PathBuf,
@@ -20,6 +21,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use super::Opts;
 use crate::{
     client::{self, ClientStats, Target, Totals},
+    cluster::Cluster,
     db::{Schema, ScratchDb},
     ledger::Ledger,
     server::{self, Kind, Server, ServerSpec},
@@ -28,43 +30,52 @@ use crate::{
 /// Handshakes in flight while ramping up.
 const CONNECT_PARALLELISM: usize = 32;
 
-/// A database (when the server uses one) and the running server.
+/// A database (when the server uses one) and the running server, or (`group`) a cluster of
+/// instances behind nginx.
 pub struct Setup {
     /// The scratch database.
     pub db: Option<ScratchDb>,
     server: Option<Server>,
+    /// The `group` scenario's Redis, instances and nginx.
+    pub group: Option<Cluster>,
     port: u16,
     spec: ServerSpec,
     log: PathBuf,
 }
 
+/// The server spec of `opts` and its scratch database with the right schema (the gateway's
+/// for signalgate; for the peers the design's tables without the seq trigger, as their users
+/// have them).
+async fn prepare(opts: &Opts) -> anyhow::Result<(ServerSpec, Option<ScratchDb>)> {
+    std::fs::create_dir_all(&opts.out)?;
+    let spec = ServerSpec {
+        kind: opts.server,
+        signalgate_bin: opts.signalgate_bin(),
+        cmd: opts.server_cmd.clone(),
+        extra_args: opts.gateway_args.clone(),
+        poll_ms: opts.poll_ms,
+        env: Vec::new(),
+    };
+    if !spec.kind.uses_db() {
+        return Ok((spec, None));
+    }
+    let db = ScratchDb::create(&opts.db).await?;
+    let schema = if spec.kind == Kind::Signalgate {
+        Schema::Gateway
+    } else {
+        Schema::Seed
+    };
+    if let Err(e) = db.apply(schema, &spec.signalgate_bin).await {
+        db.drop_db().await;
+        return Err(e);
+    }
+    Ok((spec, Some(db)))
+}
+
 impl Setup {
-    /// Creates the database, applies the gateway's schema and starts the server.
+    /// Creates the database, applies the schema and starts the server.
     pub async fn start(opts: &Opts, label: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&opts.out)?;
-        let spec = ServerSpec {
-            kind: opts.server,
-            signalgate_bin: opts.signalgate_bin(),
-            cmd: opts.server_cmd.clone(),
-            extra_args: opts.gateway_args.clone(),
-            poll_ms: opts.poll_ms,
-        };
-        let db = if spec.kind.uses_db() {
-            let db = ScratchDb::create(&opts.db).await?;
-            // The peers get what their users have: the design's tables without the seq trigger.
-            let schema = if spec.kind == Kind::Signalgate {
-                Schema::Gateway
-            } else {
-                Schema::Seed
-            };
-            if let Err(e) = db.apply(schema, &spec.signalgate_bin).await {
-                db.drop_db().await;
-                return Err(e);
-            }
-            Some(db)
-        } else {
-            None
-        };
+        let (spec, db) = prepare(opts).await?;
         let log = opts.out.join(format!("{label}.server.log"));
         let _ = std::fs::remove_file(&log);
         let url = db.as_ref().map_or(String::new(), |d| d.url.clone());
@@ -80,6 +91,7 @@ impl Setup {
                 db,
                 port: server.port,
                 server: Some(server),
+                group: None,
                 spec,
                 log,
             }),
@@ -90,6 +102,45 @@ impl Setup {
                 Err(e.context(format!("server log: {}", log.display())))
             }
         }
+    }
+
+    /// Creates the database and starts a private Redis, `instances` servers in one group and
+    /// nginx in front of them (logs in `<out>/<label>.group/`), sized for `clients`.
+    pub async fn start_group(
+        opts: &Opts,
+        label: &str,
+        instances: usize,
+        clients: usize,
+    ) -> anyhow::Result<Self> {
+        let (spec, db) = prepare(opts).await?;
+        let dir = opts.out.join(format!("{label}.group"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = db.as_ref().map_or(String::new(), |d| d.url.clone());
+        match Cluster::start(&spec, instances, &url, &dir, clients).await {
+            Ok(c) => Ok(Self {
+                db,
+                server: None,
+                group: Some(c),
+                port: 0,
+                spec,
+                log: dir,
+            }),
+            Err(e) => {
+                if let Some(db) = &db {
+                    db.drop_db().await;
+                }
+                Err(e.context(format!("logs: {}", dir.display())))
+            }
+        }
+    }
+
+    /// The processes under test (CPU and RSS are summed over them) and the URL clients use.
+    pub fn target(&self) -> anyhow::Result<(Vec<u32>, String)> {
+        if let Some(c) = &self.group {
+            return Ok((c.pids(), c.url()));
+        }
+        let s = self.server()?;
+        Ok((vec![s.pid], s.url.clone()))
     }
 
     /// The running server (between [`Setup::stop_server`] and [`Setup::start_again`] there is
@@ -116,10 +167,13 @@ impl Setup {
         Ok(self.server.insert(server))
     }
 
-    /// Stops the server and drops the database.
+    /// Stops the server (or the group) and drops the database.
     pub async fn finish(self) {
         if let Some(s) = self.server {
             let _ = s.stop().await;
+        }
+        if let Some(c) = self.group {
+            c.stop().await;
         }
         if let Some(db) = &self.db {
             db.drop_db().await;
@@ -238,6 +292,20 @@ pub async fn drain(totals: &Totals, expected: u64, quiet: Duration, limit: Durat
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     format!("{how} after {:.1} s", start.elapsed().as_secs_f64())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming the signal.
+pub async fn interrupted() -> &'static str {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => s.recv().await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term => "SIGTERM",
+    }
 }
 
 /// A counter for unique run ids (event keys stay unique across runs on one database).

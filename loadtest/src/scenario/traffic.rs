@@ -1,10 +1,12 @@
-//! Client scenarios with writers: `fanout`, `spread`, `burst`, `resume`.
+//! Client scenarios with writers: `fanout`, `spread`, `burst`, `resume`, `group`.
 //!
 //! Clients connect and subscribe first (so every committed event is expected by every client of
 //! its variant), then the writers run their fixed schedule, then the run drains until every
 //! client has everything or nothing has arrived for a while. `resume` stops the gateway after
 //! the first third of the writing, keeps writing for `--downtime` seconds, restarts it and
-//! measures the time until every client (reconnecting with `since_seq`) has caught up.
+//! measures the time until every client (reconnecting with `since_seq`) has caught up. `group`
+//! is a fan-out through nginx to several instances with Redis; CPU and RSS are summed over the
+//! instances, and `--kill-leader-at` kills the leader while the writers go on.
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -16,12 +18,14 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::{
-    Opts, Scenario,
+    Opts, Scenario, group,
+    group::sample_sum,
     sampler::Sampler,
     setup::{self, Setup},
 };
 use crate::{
     client::{Target, Totals},
+    cluster::Cluster,
     ledger::Ledger,
     now_us,
     report::{Connect, Latency, RunReport},
@@ -42,6 +46,7 @@ fn sizes(s: Scenario, o: &Opts) -> Sizes {
         Scenario::Spread => (1000, 100, 200.0, 4, 20.0),
         Scenario::Burst => (500, 1, 50.0, 4, 20.0),
         Scenario::Resume => (1000, 1, 100.0, 2, 6.0),
+        Scenario::Group => (600, 1, 100.0, 4, 15.0),
         _ => (1000, 1, 200.0, 4, 20.0),
     };
     Sizes {
@@ -70,10 +75,22 @@ pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
     if scenario == Scenario::Resume && opts.server != Kind::Signalgate {
         anyhow::bail!("`resume` needs `since_seq` resumption, which only signalgate offers");
     }
+    if opts.kill_leader_at.is_some() && scenario != Scenario::Group {
+        anyhow::bail!("--kill-leader-at needs the `group` scenario");
+    }
     let name = format!("{scenario:?}").to_lowercase();
     let label = label(opts, &name);
-    let mut setup = Setup::start(opts, &label).await?;
-    let result = body(scenario, opts, &label, &mut setup).await;
+    let mut setup = if scenario == Scenario::Group {
+        let clients = sizes(scenario, opts).clients;
+        Setup::start_group(opts, &label, opts.instances, clients).await?
+    } else {
+        Setup::start(opts, &label).await?
+    };
+    // Ctrl-C or SIGTERM: stop the servers and drop the database before exiting.
+    let result = tokio::select! {
+        r = body(scenario, opts, &label, &mut setup) => r,
+        s = setup::interrupted() => Err(anyhow::anyhow!("interrupted by {s}")),
+    };
     setup.finish().await;
     result
 }
@@ -108,11 +125,7 @@ async fn body(
         &names,
         (planned as usize / sz.variants + 64) * 2,
     ));
-    let (pid, url) = {
-        let s = setup.server()?;
-        (s.pid, s.url.clone())
-    };
-    let sample = |pid| crate::server::sample(pid).unwrap_or_default();
+    let (pids, url) = setup.target()?;
     let target = Target {
         url,
         proto: opts.server.protocol(),
@@ -120,7 +133,7 @@ async fn body(
     let totals = Arc::new(Totals::default());
     let wtotals = Arc::new(WriteTotals::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let before = sample(pid);
+    let before = sample_sum(&pids);
 
     let bar = setup::bar(opts, Some(sz.clients as u64), "connecting");
     // signalgate clients do what its helper does when the server cuts them off as too slow (or
@@ -138,7 +151,8 @@ async fn body(
     )
     .await;
     bar.finish_and_clear();
-    let connected = sample(pid);
+    let connected = sample_sum(&pids);
+    let sockets = group::sockets(&pids);
     let n_ok = clients.tasks.len();
 
     let sink = match setup.db.as_ref() {
@@ -146,7 +160,9 @@ async fn body(
         None => Sink::Raw(target.url.clone()),
     };
     let bar = setup::bar(opts, None, &name_of(scenario));
-    let sampler = Sampler::start(pid, totals.clone(), wtotals.clone(), bar.clone());
+    let helpers_before = setup.group.as_ref().map(Cluster::helpers);
+    let started_us = now_us();
+    let sampler = Sampler::start(pids, totals.clone(), wtotals.clone(), bar.clone());
     let write = |plan| {
         writer::run(
             sink.clone(),
@@ -167,9 +183,13 @@ async fn body(
         let restart = now_us();
         let server = setup.start_again().await?;
         let ready = now_us();
-        sampler.pid.store(server.pid, Ordering::Relaxed);
+        sampler.set_pids(vec![server.pid]);
         extra = json!({"stopped_at_us": down, "restart_at_us": restart, "ready_ms": (ready - restart) as f64 / 1000.0});
         merge(w1, w2)
+    } else if let (Some(at), Some(cluster)) = (opts.kill_leader_at, setup.group.as_mut()) {
+        let (w, killed) = tokio::join!(write(plan.clone()), group::kill_leader_at(cluster, at));
+        extra = killed;
+        w
     } else {
         write(plan.clone()).await
     };
@@ -184,6 +204,10 @@ async fn body(
     .await;
     let cpu_s = sampler.cpu();
     let timeline = sampler.stop();
+    let helpers = match (helpers_before, setup.group.as_ref()) {
+        (Some(a), Some(c)) => Some(group::helper_cpu(a, c.helpers())),
+        _ => None,
+    };
     bar.finish_and_clear();
     let _ = stop_tx.send(true);
     let mut stats = Vec::with_capacity(n_ok);
@@ -249,6 +273,18 @@ async fn body(
         r.extra = json!({});
     }
     r.extra["drain"] = json!(drained);
+    if let Some(h) = helpers {
+        r.extra["instances"] = json!(opts.instances);
+        r.extra["sockets_per_instance"] = json!(sockets);
+        r.extra["helpers"] = h;
+    }
+    if let Some(k) = r
+        .extra
+        .get("killed_at_us")
+        .and_then(serde_json::Value::as_u64)
+    {
+        r.extra["spike"] = group::spike(&r.timeline, started_us, k);
+    }
     if !lost_sample.is_empty() {
         r.extra["lost_sample"] = json!(lost_sample);
     }
