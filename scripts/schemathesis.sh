@@ -6,7 +6,7 @@
 # 1. creates a Python venv in $CARGO_TARGET_DIR/schemathesis-venv (default target/; installs
 #    python3-venv with apt-get when `python3 -m venv` is not available) and installs the
 #    schemathesis pinned in scripts/schemathesis-requirements.txt (skipped when already there);
-# 2. builds the gateway (`cargo build --bin signalgate`) and starts `signalgate serve --demo` on
+# 2. builds the gateway (`cargo build --workspace --all-targets`) and starts `signalgate serve --demo` on
 #    a free port of 127.0.0.1 over SQLite in a temporary directory;
 # 3. waits (with a deadline) until /readyz answers and the demo's variants are listed;
 # 4. runs `schemathesis run` against http://127.0.0.1:PORT/api/openapi.json (every phase:
@@ -63,7 +63,10 @@ cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
     export PATH="$cargo_bin:$PATH"
 fi
-cargo build --bin signalgate
+# The same targets and features as `cargo test --workspace --all-targets` (scripts/test.sh runs
+# it just before): a no-op then, where `--bin signalgate` alone would rebuild the dependencies
+# with other features.
+cargo build --workspace --all-targets
 BIN="$TARGET/debug/signalgate"
 WORK="$(mktemp -d)"
 GATEWAY_PID=""

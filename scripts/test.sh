@@ -336,6 +336,6 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
     export PATH="$cargo_bin:$PATH"
 fi
 # The tests start the real gateway binary; cargo test built it already unless the cargo steps
-# were skipped. A no-op when it is up to date.
-(cd "$REPO_ROOT" && cargo build --bin signalgate)
+# were skipped. A no-op when it is up to date (the same targets and features as cargo test).
+(cd "$REPO_ROOT" && cargo build --workspace --all-targets)
 SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" npm run e2e
