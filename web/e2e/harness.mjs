@@ -92,12 +92,20 @@ export function startDemo(db, extra = []) {
   return { child, stop: () => stop(child) };
 }
 
-/** The demo writer on `db`, once its history is written (the three demo variants have snapshots). */
+/**
+ * The demo writer on `db`, once its history is written: `--demo-history` (240 by default) bars
+ * of its first symbol, plus the snapshots of the three demo variants (the first tick writes
+ * those, long before the history is complete).
+ */
 export async function startDemoWithHistory(db, extra = []) {
+  const at = extra.indexOf("--demo-history");
+  const history = at >= 0 ? Number(extra[at + 1]) : 240;
   const demo = startDemo(db, extra);
   await waitFor("the demo's history", () => {
     try {
-      return sql(db, "SELECT COUNT(DISTINCT variant) AS n FROM monitor_signal_snapshot")[0].n === 3;
+      const bars = sql(db, "SELECT COUNT(*) AS n FROM dbbardata WHERE symbol = 'rb2405' AND interval = '1m'")[0].n;
+      const variants = sql(db, "SELECT COUNT(DISTINCT variant) AS n FROM monitor_signal_snapshot")[0].n;
+      return bars >= history && variants === 3;
     } catch {
       return false; // the file or the tables do not exist yet
     }
