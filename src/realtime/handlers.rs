@@ -42,8 +42,14 @@ pub async fn on_connect(socket: SocketRef) {
     tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "client connected");
 }
 
-fn payload(event: &str, data: Result<Value, impl std::fmt::Display>) -> Result<Value, ProtoError> {
-    data.map_err(|e| ProtoError::invalid(format!("{event} payload is not valid JSON: {e}")))
+/// The typed request of `event` from its payload (invalid JSON and shape errors name the event).
+fn request<T: serde::de::DeserializeOwned>(
+    event: &str,
+    data: Result<Value, impl std::fmt::Display>,
+) -> Result<T, ProtoError> {
+    let value =
+        data.map_err(|e| ProtoError::invalid(format!("{event} payload is not valid JSON: {e}")))?;
+    protocol::parse::<T>(event, value)
 }
 
 async fn on_subscribe(
@@ -54,8 +60,7 @@ async fn on_subscribe(
     ack: AckSender,
 ) {
     let _turn = turn.wait().await;
-    let req = payload("subscribe", data)
-        .and_then(|v| protocol::parse::<SubscribeRequest>("subscribe", v))
+    let req = request::<SubscribeRequest>("subscribe", data)
         .and_then(|r| protocol::check_subscribe(&r, hub.limits().max_symbols).map(|()| r))
         .and_then(|r| crate::auth::socket::check_variant(&s, r.variant.as_str()).map(|()| r));
     let req = match req {
@@ -84,9 +89,7 @@ async fn on_unsubscribe(
     ack: AckSender,
 ) {
     let _turn = turn.wait().await;
-    let reply = match payload("unsubscribe", data)
-        .and_then(|v| protocol::parse::<UnsubscribeRequest>("unsubscribe", v))
-    {
+    let reply = match request::<UnsubscribeRequest>("unsubscribe", data) {
         Ok(req) => {
             let subs = s.extensions.get::<Subscriptions>().unwrap_or_default();
             hub.unsubscribe(&s, &subs, req.variant.as_str());
@@ -105,9 +108,7 @@ async fn on_subscribe_bars(
     ack: AckSender,
 ) {
     let _turn = turn.wait().await;
-    let reply = match payload("subscribe_bars", data)
-        .and_then(|v| protocol::parse::<BarsRequest>("subscribe_bars", v))
-    {
+    let reply = match request::<BarsRequest>("subscribe_bars", data) {
         Ok(req) => match bars.subscribe(&s, req.into()).await {
             Ok(ack) => ack,
             Err(e) => e.to_ack(),
@@ -125,9 +126,7 @@ async fn on_unsubscribe_bars(
     ack: AckSender,
 ) {
     let _turn = turn.wait().await;
-    let reply = match payload("unsubscribe_bars", data)
-        .and_then(|v| protocol::parse::<BarsRequest>("unsubscribe_bars", v))
-    {
+    let reply = match request::<BarsRequest>("unsubscribe_bars", data) {
         Ok(req) => {
             bars.unsubscribe(&s, &req.into());
             json!({"ok": true})

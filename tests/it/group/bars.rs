@@ -48,12 +48,18 @@ async fn polled(cl: &Cluster, i: usize, from: f64, more: f64) -> f64 {
     .await
 }
 
-pub async fn live_bars_are_polled_by_the_leader_only(b: Backend) {
+/// A group of `n` gateways polling bars every `BAR_POLL_MS`.
+async fn bar_cluster(b: Backend, n: usize) -> Cluster {
     let mut cl = Cluster::new(b, false).await;
     let ms = BAR_POLL_MS.to_string();
-    for _ in 0..3 {
+    for _ in 0..n {
         cl.add(&[("SIGNALGATE_BARS_POLL_INTERVAL_MS", &ms)]).await;
     }
+    cl
+}
+
+pub async fn live_bars_are_polled_by_the_leader_only(b: Backend) {
+    let mut cl = bar_cluster(b, 3).await;
     let (leader, term) = cl.wait_one_leader(0, Duration::from_secs(10)).await;
     let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let store = cl.db.store().await;
@@ -145,27 +151,31 @@ pub async fn live_bars_are_polled_by_the_leader_only(b: Backend) {
         "MEASURED {b:?} bar interest gone {} ms after the last client left",
         t.elapsed().as_millis()
     );
-    wait_for("the leader to stop polling bars", WAIT, || async {
-        (cl.gws[next].metric("signalgate_bar_series_polled").await == 0.0).then_some(())
-    })
+    stops_polling(
+        &cl,
+        next,
+        "the leader to stop polling bars",
+        "polled for nobody",
+    )
     .await;
-    let before = cl.gws[next].metric(POLLS).await;
-    // The measurement window itself: five poll intervals without a bar poll.
-    tokio::time::sleep(Duration::from_millis(BAR_POLL_MS * 5)).await;
-    assert_eq!(
-        cl.gws[next].metric(POLLS).await,
-        before,
-        "polled for nobody"
-    );
     cl.finish().await;
 }
 
+/// Waits until instance `i` reads no bar series, then checks it makes no bar poll for five
+/// poll intervals.
+async fn stops_polling(cl: &Cluster, i: usize, waiting_for: &str, polled: &str) {
+    wait_for(waiting_for, WAIT, || async {
+        (cl.gws[i].metric("signalgate_bar_series_polled").await == 0.0).then_some(())
+    })
+    .await;
+    let before = cl.gws[i].metric(POLLS).await;
+    // The measurement window itself: five poll intervals without a bar poll.
+    tokio::time::sleep(Duration::from_millis(BAR_POLL_MS * 5)).await;
+    assert_eq!(cl.gws[i].metric(POLLS).await, before, "{polled}");
+}
+
 pub async fn live_bars_survive_a_redis_outage(b: Backend) {
-    let mut cl = Cluster::new(b, false).await;
-    let ms = BAR_POLL_MS.to_string();
-    for _ in 0..2 {
-        cl.add(&[("SIGNALGATE_BARS_POLL_INTERVAL_MS", &ms)]).await;
-    }
+    let mut cl = bar_cluster(b, 2).await;
     let (leader, _) = cl.wait_one_leader(0, Duration::from_secs(10)).await;
     let f = 1 - leader;
     let store = cl.db.store().await;
@@ -201,22 +211,13 @@ pub async fn live_bars_survive_a_redis_outage(b: Backend) {
     polled(&cl, leader, cl.gws[leader].metric(POLLS).await, 3.0).await;
     write_bar(&store, &symbol, 2, 102.0).await;
     next_bar(&mut c, 102.0).await;
-    wait_for("the follower to stop polling bars", WAIT, || async {
-        (cl.gws[follower]
-            .metric("signalgate_bar_series_polled")
-            .await
-            == 0.0)
-            .then_some(())
-    })
+    stops_polling(
+        &cl,
+        follower,
+        "the follower to stop polling bars",
+        "a follower polled bars",
+    )
     .await;
-    let before = cl.gws[follower].metric(POLLS).await;
-    // The measurement window itself: five poll intervals without a bar poll.
-    tokio::time::sleep(Duration::from_millis(BAR_POLL_MS * 5)).await;
-    assert_eq!(
-        cl.gws[follower].metric(POLLS).await,
-        before,
-        "a follower polled bars"
-    );
     let again: Vec<Msg> = c
         .drain()
         .into_iter()

@@ -136,17 +136,8 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     let tasks = clients(&base, &v, &target).await;
 
     // Mid-stream: kill -9 the leader once a quarter of the events is in.
-    let w = Arc::new(Writer::connect(&cl.db, WRITERS as u32 + 2).await);
-    let written = Arc::new(AtomicU64::new(0));
     let n = 2400;
-    let writer = {
-        let (w, v, written) = (w.clone(), v.clone(), written.clone());
-        tokio::spawn(async move { write_paced(w, &v, (WRITERS, n, 0), 400.0, written).await })
-    };
-    wait_for("a quarter of the events", LONG, || async {
-        (written.load(Ordering::SeqCst) >= n / 4).then_some(())
-    })
-    .await;
+    let (w, written, writer) = write_in_background(&cl, &v, n).await;
     let killed = unix_ms();
     cl.gws[leader].kill().await;
     let failover = cl.time_to_new_leader(term, killed).await;
@@ -188,6 +179,26 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     cl.finish().await;
 }
 
+/// Starts `WRITERS` paced writers of `n` events on `v` in the background (400 events/s) and
+/// returns once a quarter of them is written: the writer, the running count and the task.
+async fn write_in_background(
+    cl: &Cluster,
+    v: &str,
+    n: u64,
+) -> (Arc<Writer>, Arc<AtomicU64>, tokio::task::JoinHandle<u64>) {
+    let w = Arc::new(Writer::connect(&cl.db, WRITERS as u32 + 2).await);
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (w, v, written) = (w.clone(), v.to_owned(), written.clone());
+        tokio::spawn(async move { write_paced(w, &v, (WRITERS, n, 0), 400.0, written).await })
+    };
+    wait_for("a quarter of the events", LONG, || async {
+        (written.load(Ordering::SeqCst) >= n / 4).then_some(())
+    })
+    .await;
+    (w, written, writer)
+}
+
 async fn redis_outage_degrades_and_rejoins_exactly_once(b: Backend) {
     let _turn = HEAVY.acquire().await.expect("semaphore");
     let mut cl = Cluster::new(b, false).await;
@@ -200,17 +211,8 @@ async fn redis_outage_degrades_and_rejoins_exactly_once(b: Backend) {
     let (target_tx, target) = watch::channel(0i64);
     let tasks = clients(&base, &v, &target).await;
 
-    let w = Arc::new(Writer::connect(&cl.db, WRITERS as u32 + 2).await);
-    let written = Arc::new(AtomicU64::new(0));
     let n = 2400;
-    let writer = {
-        let (w, v, written) = (w.clone(), v.clone(), written.clone());
-        tokio::spawn(async move { write_paced(w, &v, (WRITERS, n, 0), 400.0, written).await })
-    };
-    wait_for("a quarter of the events", LONG, || async {
-        (written.load(Ordering::SeqCst) >= n / 4).then_some(())
-    })
-    .await;
+    let (w, _written, writer) = write_in_background(&cl, &v, n).await;
     cl.redis.kill().await;
     let down = Instant::now();
     wait_for(
