@@ -57,6 +57,8 @@ pub struct PollerConfig {
 /// Where the poller starts: it publishes only what is newer than these positions.
 #[derive(Debug, Clone, Default)]
 pub struct Seed {
+    /// The identity of the database these positions belong to (`None`: not known yet).
+    pub database_id: Option<String>,
     /// variant → last published seq.
     pub heads: HashMap<String, i64>,
     /// variant → instance → last published snapshot version.
@@ -307,13 +309,21 @@ impl Poller {
         Ok(progress)
     }
 
-    /// A variant whose counter or snapshot version is *lower* than what was published has a
-    /// new history (the database was recreated, or restored from an older backup). Its seq
-    /// numbers mean something else now: publish a new epoch so every instance drops what it
-    /// holds and clients start from scratch, then continue from the database's position.
-    async fn detect_resets(&mut self, state: &PollState) -> Result<(), PollError> {
+    /// What changed beneath the published positions: variants whose history was replaced, and
+    /// whether the whole database was (its identity changed). See [`Poller::detect_resets`].
+    fn vanished(&self, state: &PollState) -> (BTreeSet<String>, bool) {
+        let replaced = self
+            .seed
+            .database_id
+            .as_ref()
+            .is_some_and(|id| *id != state.database_id);
+        if replaced {
+            let all = self.seed.heads.keys().chain(self.seed.versions.keys());
+            return (all.cloned().collect(), true);
+        }
         let db_heads: HashMap<&str, i64> =
             state.seqs.iter().map(|(v, s)| (v.as_str(), *s)).collect();
+        // A counter below what was published, or gone.
         let mut resets: BTreeSet<String> = self
             .seed
             .heads
@@ -321,7 +331,10 @@ impl Poller {
             .filter(|(v, published)| db_heads.get(v.as_str()).copied().unwrap_or(0) < **published)
             .map(|(v, _)| v.clone())
             .collect();
+        // A snapshot version below what was published.
+        let mut rows: HashSet<(&str, &str)> = HashSet::with_capacity(state.versions.len());
         for (variant, instance, version) in &state.versions {
+            rows.insert((variant, instance));
             if self
                 .version(variant, instance)
                 .is_some_and(|p| p > *version)
@@ -329,16 +342,55 @@ impl Poller {
                 resets.insert(variant.clone());
             }
         }
+        // A published snapshot row that is gone (deleted, or the variant disappeared).
+        for (variant, instances) in &self.seed.versions {
+            if instances
+                .keys()
+                .any(|i| !rows.contains(&(variant.as_str(), i.as_str())))
+            {
+                resets.insert(variant.clone());
+            }
+        }
+        (resets, false)
+    }
+
+    /// A variant whose counter or snapshot version is *lower* than what was published, or whose
+    /// published counter or snapshot row is gone, has a new history (the database was
+    /// recreated or restored from an older backup, or rows were deleted); so has every variant
+    /// when the database identity changed. Its seq numbers mean something else now: publish a
+    /// new epoch so every instance drops what it holds and clients start from scratch, then
+    /// continue from the database's position. An epoch is `<database identity>` (the initial
+    /// one: a new database) or `<database identity>.<reset time>`.
+    async fn detect_resets(&mut self, state: &PollState) -> Result<(), PollError> {
+        let (resets, replaced) = self.vanished(state);
+        if replaced {
+            tracing::error!(
+                old = self.seed.database_id.as_deref().unwrap_or_default(),
+                new = %state.database_id,
+                variants = resets.len(),
+                "the database identity changed (recreated, or restored from another database); every variant starts a new epoch"
+            );
+        }
+        let db_heads: HashMap<&str, i64> =
+            state.seqs.iter().map(|(v, s)| (v.as_str(), *s)).collect();
         for variant in resets {
             let head = db_heads.get(variant.as_str()).copied().unwrap_or(0);
             let published = self.seed.heads.get(&variant).copied().unwrap_or(0);
-            let epoch = format!("{:x}", chrono::Utc::now().timestamp_micros());
+            let epoch = if replaced {
+                state.database_id.clone()
+            } else {
+                format!(
+                    "{}.{:x}",
+                    state.database_id,
+                    chrono::Utc::now().timestamp_micros()
+                )
+            };
             tracing::error!(
                 %variant,
                 published,
                 database = head,
                 %epoch,
-                "the database's history of this variant went backwards (recreated, or restored from an older backup); starting a new epoch: subscribers are told to reload"
+                "the database's history of this variant went backwards or rows vanished (recreated, restored from an older backup, or deleted); starting a new epoch: subscribers are told to reload"
             );
             self.bus
                 .publish(BusMessage::Reset(StreamReset {
@@ -351,6 +403,7 @@ impl Poller {
             // Every snapshot of the variant is published again, whatever its version.
             self.seed.versions.remove(&variant);
         }
+        self.seed.database_id = Some(state.database_id.clone());
         Ok(())
     }
 

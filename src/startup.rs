@@ -131,6 +131,7 @@ impl Application {
         let group = match config.redis.redis_url {
             Some(_) => Some(Group::new(
                 &config.redis,
+                &database_identity(store.as_ref()).await?,
                 GroupParts {
                     store: store.clone(),
                     hub: hub.clone(),
@@ -378,6 +379,26 @@ impl Application {
 }
 
 /// Loads the hub, retrying every second until it works or `token` is cancelled.
+/// The database identity a group binds to ([`Store::database_id`]), waiting while the database
+/// is unreachable: a group's Redis keys cannot be named without it. A database without one
+/// (not migrated by this version) is an error.
+async fn database_identity(store: &dyn Store) -> anyhow::Result<String> {
+    let mut warned = false;
+    loop {
+        match store.database_id().await {
+            Ok(id) => return Ok(id),
+            Err(err @ store::StoreError::NoIdentity) => return Err(err.into()),
+            Err(err) => {
+                if !warned {
+                    tracing::warn!(error = %err, "group mode: waiting for the database to read its identity");
+                    warned = true;
+                }
+                tokio::time::sleep(LOAD_RETRY).await;
+            }
+        }
+    }
+}
+
 async fn load_with_retry(hub: &Hub, token: &CancellationToken) -> bool {
     while !hub.is_loaded() {
         tokio::select! {
@@ -386,6 +407,9 @@ async fn load_with_retry(hub: &Hub, token: &CancellationToken) -> bool {
         }
         match hub.load().await {
             Ok(()) => tracing::info!("live state loaded"),
+            Err(err @ store::StoreError::NoIdentity) => {
+                tracing::error!(error = %err, "cannot load live state");
+            }
             Err(err) => tracing::debug!(error = %err, "still cannot load live state"),
         }
     }

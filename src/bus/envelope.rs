@@ -26,6 +26,9 @@ pub struct Heartbeat {
     /// variant → epoch, for variants whose history was reset (the rest are in the initial one).
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub epochs: HashMap<String, String>,
+    /// The leader's database identity: the initial epoch of the variants not in `epochs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub database: String,
 }
 
 impl From<Seed> for Heartbeat {
@@ -34,6 +37,7 @@ impl From<Seed> for Heartbeat {
             heads: seed.heads,
             versions: seed.versions,
             epochs: HashMap::new(),
+            database: seed.database_id.unwrap_or_default(),
         }
     }
 }

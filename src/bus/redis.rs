@@ -11,9 +11,10 @@
 //!   once, so the consumer then compares its heads with the database instead of trusting the
 //!   stream (see [`crate::group`]).
 //!
-//! Keys (all under one hash tag, so a cluster keeps them on one slot): `signalgate:{group}:lease`
-//! (holder and term of the leader, with a TTL), `signalgate:{group}:term` (the fencing counter)
-//! the channel `signalgate:{group}:bus` and the live-bar interest `signalgate:{group}:bars:interest`
+//! Keys (all under one hash tag, so a cluster keeps them on one slot; `<tag>` is
+//! `<group>@<database identity>`, so a group is bound to its database): `signalgate:{<tag>}:lease`
+//! (holder and term of the leader, with a TTL), `signalgate:{<tag>}:term` (the fencing counter)
+//! the channel `signalgate:{<tag>}:bus` and the live-bar interest `signalgate:{<tag>}:bars:interest`
 //! (see [`crate::group`]). Nothing per variant is stored.
 
 use std::{
@@ -69,13 +70,15 @@ pub struct GroupKeys {
 }
 
 impl GroupKeys {
-    /// The keys of group `group`.
-    pub fn new(group: &str) -> Self {
+    /// The keys of group `group` on the database with identity `database_id`: two
+    /// deployments that share a Redis and a group name but not a database never share a key.
+    pub fn new(group: &str, database_id: &str) -> Self {
+        let tag = format!("{group}@{database_id}");
         Self {
-            lease: format!("signalgate:{{{group}}}:lease"),
-            term: format!("signalgate:{{{group}}}:term"),
-            channel: format!("signalgate:{{{group}}}:bus"),
-            bar_interest: format!("signalgate:{{{group}}}:bars:interest"),
+            lease: format!("signalgate:{{{tag}}}:lease"),
+            term: format!("signalgate:{{{tag}}}:term"),
+            channel: format!("signalgate:{{{tag}}}:bus"),
+            bar_interest: format!("signalgate:{{{tag}}}:bars:interest"),
         }
     }
 }
@@ -157,8 +160,9 @@ fn transport(err: impl std::fmt::Display) -> BusError {
 }
 
 impl RedisBus {
-    /// Clients for `url` (not connected yet); every command fails after `timeout`.
-    pub fn new(url: &str, group: &str, timeout: Duration) -> Result<Self, BusError> {
+    /// Clients for `url` (not connected yet) in the group `keys`; every command fails after
+    /// `timeout`.
+    pub fn new(url: &str, keys: GroupKeys, timeout: Duration) -> Result<Self, BusError> {
         let mut config = FredConfig::from_url(url).map_err(transport)?;
         // Start even while Redis is down (degraded mode); the reconnect policy keeps trying.
         config.fail_fast = false;
@@ -186,7 +190,7 @@ impl RedisBus {
         Ok(Self {
             client: builder.build().map_err(transport)?,
             subscriber: builder.build_subscriber_client().map_err(transport)?,
-            keys: GroupKeys::new(group),
+            keys,
             publish: Script::from_lua(PUBLISH_LUA),
             lease: Mutex::new(None),
             terms: Arc::new(Terms::default()),
@@ -357,11 +361,12 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_tag() {
-        let k = GroupKeys::new("prod");
-        assert_eq!(k.lease, "signalgate:{prod}:lease");
-        assert_eq!(k.term, "signalgate:{prod}:term");
-        assert_eq!(k.channel, "signalgate:{prod}:bus");
-        assert_eq!(k.bar_interest, "signalgate:{prod}:bars:interest");
+        let k = GroupKeys::new("prod", "5eed");
+        assert_eq!(k.lease, "signalgate:{prod@5eed}:lease");
+        assert_eq!(k.term, "signalgate:{prod@5eed}:term");
+        assert_eq!(k.channel, "signalgate:{prod@5eed}:bus");
+        assert_eq!(k.bar_interest, "signalgate:{prod@5eed}:bars:interest");
+        assert_ne!(GroupKeys::new("prod", "0ther"), k, "another database, another group");
     }
 
     #[test]

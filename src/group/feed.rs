@@ -30,7 +30,7 @@ use crate::{
         StreamReset, Terms,
     },
     poller::PollerStatus,
-    realtime::hub::{Hub, INITIAL_EPOCH},
+    realtime::hub::Hub,
     store::Store,
 };
 
@@ -165,18 +165,27 @@ impl Feed {
     /// A variant in another epoch than the leader's missed a reset (or this instance joined
     /// after it): reset it here too, at the leader's position.
     fn check_epochs(&mut self, hb: &Heartbeat) {
-        let mine = self.hub.epochs();
-        let variants = hb.epochs.keys().chain(mine.keys());
-        let differ: BTreeSet<&String> = variants
-            .filter(|v| hb.epochs.get(*v) != mine.get(*v))
+        let mine = self.hub.all_epochs();
+        // Variants not listed are in the leader's database's initial epoch (its identity).
+        let initial = if hb.database.is_empty() {
+            self.hub.database_id()
+        } else {
+            hb.database.clone()
+        };
+        let expected = |v: &String| hb.epochs.get(v).unwrap_or(&initial);
+        let differ: BTreeSet<&String> = hb
+            .epochs
+            .keys()
+            .chain(mine.keys())
+            .filter(|v| Some(expected(v)) != mine.get(*v))
             .collect();
         for variant in differ {
-            let epoch = hb.epochs.get(variant).map_or(INITIAL_EPOCH, String::as_str);
-            tracing::warn!(%variant, epoch, "missed a stream reset; resetting to the leader's epoch");
+            let epoch = expected(variant);
+            tracing::warn!(%variant, %epoch, "missed a stream reset; resetting to the leader's epoch");
             self.status.repaired();
             self.pending.push_back(BusMessage::Reset(StreamReset {
                 variant: variant.clone(),
-                epoch: epoch.to_owned(),
+                epoch: epoch.clone(),
                 head: hb.heads.get(variant).copied().unwrap_or(0),
             }));
         }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bus::{Bus, BusError, BusMessage, BusReceiver, Envelope, Heartbeat, RedisBus, StreamReset},
     poller::Seed,
+    realtime::hub::epoch_database,
 };
 
 /// How often the leader publishes its positions. Bounds how long a lost message stays lost.
@@ -83,6 +84,7 @@ impl Bus for TrackingBus {
                         .insert(instance, version);
                 }
                 Position::Reset(r) => {
+                    hb.database = epoch_database(&r.epoch).to_owned();
                     hb.heads.insert(r.variant.clone(), r.head);
                     hb.versions.remove(&r.variant);
                     hb.epochs.insert(r.variant, r.epoch);

@@ -34,7 +34,7 @@ use fred::prelude::ClientLike;
 use tokio::sync::Notify;
 
 use crate::{
-    bus::{Bus, BusReceiver, LeaseToken, RedisBus},
+    bus::{Bus, BusReceiver, GroupKeys, LeaseToken, RedisBus},
     config::RedisConfig,
     lifecycle::{Component, Supervisor},
     poller::{Poller, PollerConfig, PollerStatus},
@@ -106,8 +106,13 @@ enum Active {
 }
 
 impl Group {
-    /// Prepares group mode from `config` (needs `redis_url`); connects in [`Group::run`].
-    pub fn new(config: &RedisConfig, parts: GroupParts) -> anyhow::Result<Self> {
+    /// Prepares group mode from `config` (needs `redis_url`) on the database with identity
+    /// `database_id` ([`crate::store::Store::database_id`]); connects in [`Group::run`].
+    pub fn new(
+        config: &RedisConfig,
+        database_id: &str,
+        parts: GroupParts,
+    ) -> anyhow::Result<Self> {
         let url = config
             .redis_url
             .as_ref()
@@ -115,7 +120,11 @@ impl Group {
         let ttl = config.lease_ttl();
         let timeout = (ttl / 3).min(MAX_COMMAND_TIMEOUT);
         let bus = Arc::new(
-            RedisBus::new(url.expose(), &config.redis_group, timeout)
+            RedisBus::new(
+                url.expose(),
+                GroupKeys::new(&config.redis_group, database_id),
+                timeout,
+            )
                 .map_err(|e| anyhow::anyhow!("--redis-url {url}: {e}"))?,
         );
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
@@ -124,7 +133,10 @@ impl Group {
             bus,
             lease,
             parts,
-            status: Arc::new(GroupStatus::new(instance, Role::Follower)),
+            status: Arc::new(
+                GroupStatus::new(instance, Role::Follower)
+                    .bound_to(&config.redis_group, database_id),
+            ),
             resigned: Arc::new(Notify::new()),
             ttl,
             drop_every: config.redis_test_drop_every,
@@ -162,7 +174,7 @@ impl Group {
     /// Connects and plays its role until `sup` is cancelled; then steps down (releasing the
     /// lease at once) and closes the Redis connections. Call once the hub is loaded.
     pub async fn run(self, sup: Supervisor) {
-        tracing::info!(instance = %self.status.instance(), channel = %self.bus.keys().channel, ttl = ?self.ttl, "joining the group");
+        tracing::info!(instance = %self.status.instance(), group = %self.status.group(), database_id = %self.status.database_id(), channel = %self.bus.keys().channel, ttl = ?self.ttl, "joining the group of this database");
         self.bus.connect();
         self.status.heard(); // the silence check counts from here
         let resubscriber = self.bus.subscriber().manage_subscriptions();

@@ -61,6 +61,10 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct GroupStatus {
     instance: String,
+    /// `--redis-group`.
+    group: String,
+    /// The database identity the group is bound to.
+    database_id: String,
     role: AtomicU8,
     term: AtomicU64,
     /// Unix ms of the last message or heartbeat received from the group (0 = none yet).
@@ -86,12 +90,31 @@ impl GroupStatus {
     pub fn new(instance: String, role: Role) -> Self {
         Self {
             instance,
+            group: String::new(),
+            database_id: String::new(),
             role: AtomicU8::new(role as u8),
             term: AtomicU64::new(0),
             last_heard_ms: AtomicI64::new(0),
             leader_since_ms: AtomicI64::new(0),
             counters: Counters::default(),
         }
+    }
+
+    /// The same status, in group `group` bound to the database identity `database_id`.
+    pub fn bound_to(mut self, group: &str, database_id: &str) -> Self {
+        group.clone_into(&mut self.group);
+        database_id.clone_into(&mut self.database_id);
+        self
+    }
+
+    /// `--redis-group`.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The database identity the group is bound to.
+    pub fn database_id(&self) -> &str {
+        &self.database_id
     }
 
     /// This instance's id in the group.
@@ -157,6 +180,8 @@ impl GroupStatus {
         }
         json!({
             "role": role.as_str(),
+            "name": self.group,
+            "database_id": self.database_id,
             "instance": self.instance,
             "term": self.term(),
             "last_heard_ms_ago": self.silent_for_ms(),

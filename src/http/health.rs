@@ -1,14 +1,17 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (the database answers, the live state
 //! is loaded and the poller completed a poll recently — a wedged poller must not look ready; a
 //! group follower counts the leader's heartbeats instead). The body also shows the group role
-//! and term, and per variant how far this instance is behind the database (`lag`).
+//! and term, the database identity, how far this instance is behind the database in aggregate
+//! (`lag_max`, `variants_behind`) and per variant (`lag`). With authentication on, `lag` names
+//! only the variants the caller's bearer token grants (none for an anonymous probe), as
+//! `/api/variants` does.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Json,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -59,8 +62,16 @@ pub struct ReadyStatus {
     /// The group role and term (`{"role":"standalone"}` without `--redis-url`).
     #[schema(value_type = GroupInfo)]
     pub group: serde_json::Value,
-    /// Per variant, how many seqs the database is ahead of this instance.
+    /// The database's identity (`signalgate_meta`; null until the live state is loaded).
+    #[schema(required = true)]
+    pub database_id: Option<String>,
+    /// Per variant, how many seqs the database is ahead of this instance. With authentication
+    /// on, only the variants the bearer token grants (empty without a valid token).
     pub lag: BTreeMap<String, u64>,
+    /// The largest lag over every variant.
+    pub lag_max: u64,
+    /// How many variants (of all) this instance is behind on.
+    pub variants_behind: u64,
     /// Milliseconds since the poller last completed a poll (null: never).
     #[schema(required = true)]
     pub last_poll_ms_ago: Option<u64>,
@@ -79,6 +90,10 @@ pub struct GroupInfo {
     role: String,
     /// This instance's id in the group (group mode only).
     instance: Option<String>,
+    /// `--redis-group` (group mode only).
+    name: Option<String>,
+    /// The database identity the group is bound to (group mode only).
+    database_id: Option<String>,
     /// The leader's term (group mode only).
     term: Option<u64>,
     /// Milliseconds since the leader was last heard (group mode only).
@@ -135,7 +150,7 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "`database_unavailable`, or `not_ready` with the reason and the status", body = NotReady),
     )
 )]
-async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
         tracing::debug!(error = %err, "readiness: database not available");
         return Err(ApiError::Unavailable);
@@ -145,7 +160,16 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     let polling = since.is_some_and(|d| d <= state.poll_stale_after);
     let loaded = state.hub.is_loaded();
     let ready = polling && loaded;
+    let mut lag = lag(&state).await?;
+    let lag_max = lag.values().copied().max().unwrap_or(0);
+    let variants_behind = lag.values().filter(|l| **l > 0).count() as u64;
+    let visible = visible(&state, &headers);
+    lag.retain(|variant, _| visible(variant));
+    let database_id = state.hub.database_id();
     let body = ReadyStatus {
+        database_id: (!database_id.is_empty()).then_some(database_id),
+        lag_max,
+        variants_behind,
         status: if ready {
             Readiness::Ready
         } else {
@@ -155,7 +179,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
         realtime: loaded,
         last_poll_ms_ago: last_poll_ms,
         group: state.group.to_json(),
-        lag: lag(&state).await?,
+        lag,
     };
     if ready {
         return Ok(Json(body).into_response());
@@ -174,6 +198,24 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
         status: Some(body),
     };
     Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response())
+}
+
+/// Which variants the caller may see by name: all without authentication; with it, those its
+/// bearer token grants (none without a valid one: a probe gets the aggregates only).
+fn visible(state: &AppState, headers: &HeaderMap) -> impl Fn(&str) -> bool + use<> {
+    let grants = state.auth.as_ref().map(|verifier| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|t| verifier.verify(t.trim()).ok())
+            .map(|claims| crate::auth::Grants::new(claims.variants))
+    });
+    move |variant| match &grants {
+        None => true,
+        Some(None) => false,
+        Some(Some(g)) => g.allows(variant),
+    }
 }
 
 /// Per variant: how many seqs the database is ahead of this instance's head.

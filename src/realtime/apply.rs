@@ -22,6 +22,9 @@ impl Hub {
     /// Starts a new epoch for a variant whose database history went backwards: drops its ring
     /// and cached snapshots and tells its subscribers (`stream_reset`) to start from scratch.
     pub fn reset(&self, reset: StreamReset, fanout: &Fanout) {
+        // The epoch names the database it belongs to: a reset into another database (recreated
+        // or restored) moves the whole live state there.
+        self.set_database_id(super::hub::epoch_database(&reset.epoch));
         let st_arc = self.variant(&reset.variant);
         let mut st = lock(&st_arc);
         st.history = History::new(reset.head, self.limits.ring_capacity);

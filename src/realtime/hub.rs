@@ -13,7 +13,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -22,7 +22,7 @@ use dashmap::DashMap;
 
 use super::variant::VariantState;
 pub(super) use super::variant::lock;
-pub use super::variant::{INITIAL_EPOCH, Subscriptions};
+pub use super::variant::Subscriptions;
 use crate::{
     bus::PublishedSnapshot,
     poller::Seed,
@@ -49,6 +49,15 @@ pub struct Hub {
     pub(super) snapshots: DashMap<String, BTreeMap<String, Arc<PublishedSnapshot>>>,
     variants: DashMap<String, Arc<Mutex<VariantState>>>,
     loaded: AtomicBool,
+    /// The identity of the database the live state belongs to: the epoch every variant starts
+    /// in (a reset moves a variant to `<identity>.<reset time>`). Empty until loaded.
+    database_id: RwLock<String>,
+}
+
+/// The database identity an epoch belongs to: epochs are `<identity>` (a variant's initial
+/// epoch) or `<identity>.<reset>` (after a reset).
+pub fn epoch_database(epoch: &str) -> &str {
+    epoch.split_once('.').map_or(epoch, |(db, _)| db)
 }
 
 impl std::fmt::Debug for Hub {
@@ -69,6 +78,7 @@ impl Hub {
             snapshots: DashMap::new(),
             variants: DashMap::new(),
             loaded: AtomicBool::new(false),
+            database_id: RwLock::new(String::new()),
         }
     }
 
@@ -77,16 +87,18 @@ impl Hub {
         self.limits
     }
 
-    /// Loads every snapshot and the current position of every variant from the database. Live
-    /// events start after these positions.
+    /// Loads the database identity, every snapshot and the current position of every variant
+    /// from the database. Live events start after these positions.
     pub async fn load(&self) -> Result<(), StoreError> {
         let state = self.store.poll_state().await?;
         let snapshots = self.store.snapshots(None).await?;
+        self.set_database_id(&state.database_id);
         for (variant, seq) in state.seqs {
             self.variants.entry(variant).or_insert_with(|| {
                 Arc::new(Mutex::new(VariantState::new(
                     seq,
                     self.limits.ring_capacity,
+                    state.database_id.clone(),
                 )))
             });
         }
@@ -105,6 +117,27 @@ impl Hub {
         Ok(())
     }
 
+    /// The identity of the database the live state belongs to (empty before [`Hub::load`]):
+    /// also the initial epoch of every variant.
+    pub fn database_id(&self) -> String {
+        self.database_id
+            .read()
+            .map(|id| id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Moves the live state to another database identity (a reset into it was applied).
+    pub(super) fn set_database_id(&self, id: &str) {
+        if let Ok(mut mine) = self.database_id.write()
+            && *mine != id
+        {
+            if !mine.is_empty() {
+                tracing::warn!(old = %mine, new = %id, "the database identity changed (recreated or restored): its variants start new epochs");
+            }
+            *mine = id.to_owned();
+        }
+    }
+
     /// Whether [`Hub::load`] has succeeded.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::SeqCst)
@@ -113,6 +146,8 @@ impl Hub {
     /// The positions to start a poller from: everything up to them has been applied here.
     pub fn seed(&self) -> Seed {
         let mut seed = Seed::default();
+        let id = self.database_id();
+        seed.database_id = (!id.is_empty()).then_some(id);
         for e in self.variants.iter() {
             seed.heads
                 .insert(e.key().clone(), lock(e.value()).history.head());
@@ -150,7 +185,11 @@ impl Hub {
         self.variants
             .entry(variant.to_owned())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState::new(0, self.limits.ring_capacity)))
+                Arc::new(Mutex::new(VariantState::new(
+                    0,
+                    self.limits.ring_capacity,
+                    self.database_id(),
+                )))
             })
             .clone()
     }
@@ -196,15 +235,21 @@ impl Hub {
             .collect()
     }
 
-    /// The epoch of every variant that is not in [`INITIAL_EPOCH`] (group heartbeats carry
-    /// them, so every instance agrees on them).
+    /// The epoch of every variant that is not in the database's initial epoch (its identity;
+    /// group heartbeats carry them, so every instance agrees on them).
     pub fn epochs(&self) -> HashMap<String, String> {
+        let initial = self.database_id();
+        self.all_epochs()
+            .into_iter()
+            .filter(|(_, epoch)| *epoch != initial)
+            .collect()
+    }
+
+    /// The epoch of every variant the hub holds.
+    pub fn all_epochs(&self) -> HashMap<String, String> {
         self.variants
             .iter()
-            .filter_map(|e| {
-                let epoch = lock(e.value()).epoch.clone();
-                (epoch != INITIAL_EPOCH).then(|| (e.key().clone(), epoch))
-            })
+            .map(|e| (e.key().clone(), lock(e.value()).epoch.clone()))
             .collect()
     }
 

@@ -24,9 +24,6 @@ impl Subscriptions {
     }
 }
 
-/// The epoch every variant starts in; a detected reset moves it to a new, unique value.
-pub const INITIAL_EPOCH: &str = "0";
-
 /// Per-variant live state, behind the variant's lock.
 #[derive(Debug)]
 pub(super) struct VariantState {
@@ -42,11 +39,11 @@ pub(super) struct VariantState {
 }
 
 impl VariantState {
-    /// A fresh state at `head` in the initial epoch.
-    pub fn new(head: i64, capacity: usize) -> Self {
+    /// A fresh state at `head` in `epoch` (the database's initial epoch: its identity).
+    pub fn new(head: i64, capacity: usize, epoch: String) -> Self {
         Self {
             history: History::new(head, capacity),
-            epoch: INITIAL_EPOCH.to_owned(),
+            epoch,
             symbol_rooms: HashMap::new(),
             sockets: 0,
         }

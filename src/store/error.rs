@@ -23,6 +23,12 @@ pub enum StoreError {
     /// The operation does not apply to this database (e.g. partitioning outside PostgreSQL).
     #[error("{0}")]
     Unsupported(String),
+    /// The database has no identity row (`signalgate_meta`, migration 0004): it was not migrated
+    /// by this version of the gateway.
+    #[error(
+        "the database has no signalgate identity (table signalgate_meta, migration 0004): run `signalgate migrate`"
+    )]
+    NoIdentity,
 }
 
 /// Why the database is not available.

@@ -180,6 +180,8 @@ impl StoredBar {
 /// every snapshot row.
 #[derive(Debug, Clone, Default)]
 pub struct PollState {
+    /// The database's identity ([`Store::database_id`]), read in the same poll.
+    pub database_id: String,
     /// `(variant, highest assigned seq)` from `monitor_signal_seq`.
     pub seqs: Vec<(String, i64)>,
     /// `(variant, instance_id, version)` of every snapshot row.
@@ -267,7 +269,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         series: &[BarSeries],
     ) -> Result<Vec<(usize, StoredBar)>, StoreError>;
-    /// The poller's cheap change-detection read.
+    /// The database's identity: a random id written once by `migrate` (migration 0004,
+    /// table `signalgate_meta`). [`StoreError::NoIdentity`] if the table or its row is missing.
+    async fn database_id(&self) -> Result<String, StoreError>;
+    /// The poller's cheap change-detection read (includes the identity).
     async fn poll_state(&self) -> Result<PollState, StoreError>;
     /// Upserts a snapshot with the seed columns only.
     async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError>;

@@ -263,7 +263,25 @@ impl<B: Backend> Store for SqlStore<B> {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
+    async fn database_id(&self) -> Result<String, StoreError> {
+        let ids = match self
+            .fetch_map(query::DATABASE_ID, |r| B::text(r, "value"))
+            .await
+        {
+            Err(e) if e.unavailable() == Some(super::UnavailableKind::MissingTable) => {
+                // The signal tables are there but not the identity: an older schema.
+                return match self.ping().await {
+                    Ok(()) => Err(StoreError::NoIdentity),
+                    Err(_) => Err(e),
+                };
+            }
+            other => other?,
+        };
+        ids.into_iter().next().ok_or(StoreError::NoIdentity)
+    }
+
     async fn poll_state(&self) -> Result<PollState, StoreError> {
+        let database_id = self.database_id().await?;
         // Versions first: a snapshot committed together with events is then never published
         // before those events (the later seq read sees them too).
         let versions = self
@@ -277,7 +295,11 @@ impl<B: Backend> Store for SqlStore<B> {
                 Ok((B::text(r, "variant")?, B::int(r, "v")?))
             })
             .await?;
-        Ok(PollState { seqs, versions })
+        Ok(PollState {
+            database_id,
+            seqs,
+            versions,
+        })
     }
 
     async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError> {

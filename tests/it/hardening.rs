@@ -54,9 +54,8 @@ async fn database_recreated_starts_a_new_epoch(b: Backend) {
     drop(w);
 
     // Drop and recreate the schema under the running gateway: seq and version restart.
-    assert!(app.store.migrate_down().await.expect("down 0003"));
-    assert!(app.store.migrate_down().await.expect("down 0002"));
-    assert!(app.store.migrate_down().await.expect("down 0001"));
+    // Every migration down, whatever the newest is.
+    while app.store.migrate_down().await.expect("migrate down") {}
     app.store.migrate().await.expect("migrate again");
     let w = Writer::connect(&app.db, 2).await;
     for n in 100..105 {

@@ -1,0 +1,11 @@
+-- The database's identity: one row ('database_id', <random 32 hex digits>) written once, here.
+-- A gateway group binds its Redis keys to it and every stream epoch starts with it, so two
+-- databases (or one database dropped and recreated, or restored elsewhere) are never mistaken
+-- for each other. Gateway-owned: writers never touch it.
+CREATE TABLE IF NOT EXISTS signalgate_meta (
+  name TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+INSERT OR IGNORE INTO signalgate_meta (name, value)
+  VALUES ('database_id', lower(hex(randomblob(16))));
