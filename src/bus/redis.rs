@@ -366,7 +366,11 @@ mod tests {
         assert_eq!(k.term, "signalgate:{prod@5eed}:term");
         assert_eq!(k.channel, "signalgate:{prod@5eed}:bus");
         assert_eq!(k.bar_interest, "signalgate:{prod@5eed}:bars:interest");
-        assert_ne!(GroupKeys::new("prod", "0ther"), k, "another database, another group");
+        assert_ne!(
+            GroupKeys::new("prod", "0ther"),
+            k,
+            "another database, another group"
+        );
     }
 
     #[test]

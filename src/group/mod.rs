@@ -108,11 +108,7 @@ enum Active {
 impl Group {
     /// Prepares group mode from `config` (needs `redis_url`) on the database with identity
     /// `database_id` ([`crate::store::Store::database_id`]); connects in [`Group::run`].
-    pub fn new(
-        config: &RedisConfig,
-        database_id: &str,
-        parts: GroupParts,
-    ) -> anyhow::Result<Self> {
+    pub fn new(config: &RedisConfig, database_id: &str, parts: GroupParts) -> anyhow::Result<Self> {
         let url = config
             .redis_url
             .as_ref()
@@ -125,7 +121,7 @@ impl Group {
                 GroupKeys::new(&config.redis_group, database_id),
                 timeout,
             )
-                .map_err(|e| anyhow::anyhow!("--redis-url {url}: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("--redis-url {url}: {e}"))?,
         );
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let lease = Lease::new(bus.keys().clone(), instance.clone(), ttl);

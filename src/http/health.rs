@@ -207,7 +207,10 @@ fn visible(state: &AppState, headers: &HeaderMap) -> impl Fn(&str) -> bool + use
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .and_then(|t| verifier.verify(t.trim()).ok())
             .map(|claims| crate::auth::Grants::new(claims.variants))
     });

@@ -20,9 +20,9 @@ use std::{
 
 use dashmap::DashMap;
 
+pub use super::variant::Subscriptions;
 use super::variant::VariantState;
 pub(super) use super::variant::lock;
-pub use super::variant::Subscriptions;
 use crate::{
     bus::PublishedSnapshot,
     poller::Seed,

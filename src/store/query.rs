@@ -246,8 +246,7 @@ pub(crate) fn last_bar_sql(d: Dialect, vt_symbol: &VtSymbol, interval: Interval)
 }
 
 /// The database's identity (migration 0004).
-pub(crate) const DATABASE_ID: &str =
-    "SELECT value FROM signalgate_meta WHERE name = 'database_id'";
+pub(crate) const DATABASE_ID: &str = "SELECT value FROM signalgate_meta WHERE name = 'database_id'";
 pub(crate) const POLL_SEQS: &str = "SELECT variant, v FROM monitor_signal_seq";
 pub(crate) const POLL_VERSIONS: &str =
     "SELECT variant, instance_id, version FROM monitor_signal_snapshot";

@@ -71,7 +71,11 @@ async fn recreated_database_resets_at_once_without_writes(b: Backend) {
     let ack_e = ce.subscribe(json!({"variant": ve})).await;
     let ack_s = cs.subscribe(json!({"variant": vs})).await;
     let old_epoch = ack_e["epoch"].as_str().expect("epoch").to_owned();
-    assert_eq!(ack_s["epoch"], old_epoch.as_str(), "one database, one initial epoch");
+    assert_eq!(
+        ack_s["epoch"],
+        old_epoch.as_str(),
+        "one database, one initial epoch"
+    );
     for n in 0..20 {
         w.event(&ev(&ve, n, "a.X")).await;
     }
@@ -123,7 +127,10 @@ async fn restart_on_a_recreated_database_resets_old_epochs(b: Backend) {
     .await;
     let old_epoch = ack["epoch"].as_str().expect("epoch").to_owned();
     let (_, ready) = app.get("/readyz").await;
-    let old_id = ready["database_id"].as_str().expect("database_id").to_owned();
+    let old_id = ready["database_id"]
+        .as_str()
+        .expect("database_id")
+        .to_owned();
     assert!(old_epoch.starts_with(&old_id), "{old_epoch} / {ready}");
     app.stop().await;
 
@@ -292,8 +299,14 @@ async fn one_group_name_two_databases_stay_apart() {
     };
     assert!(symbols(&got0).iter().all(|s| s == "a.X"), "{got0:?}");
     assert!(symbols(&got1).iter().all(|s| s == "b.Y"), "{got1:?}");
-    assert_eq!(got0.iter().map(seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
-    assert_eq!(got1.iter().map(seq).collect::<Vec<_>>(), (1..=3).collect::<Vec<_>>());
+    assert_eq!(
+        got0.iter().map(seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got1.iter().map(seq).collect::<Vec<_>>(),
+        (1..=3).collect::<Vec<_>>()
+    );
     assert!(late0.is_empty() && late1.is_empty(), "{late0:?} {late1:?}");
     for c in clients {
         c.close().await;
