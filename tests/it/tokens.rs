@@ -144,6 +144,12 @@ async fn rest_and_socket_agree_on_every_token() {
             ok(),
         ),
         ("exp 2^63", claims(json!({"exp": 1u64 << 63})), ok(), ok()),
+        (
+            "exp 2^63 without aud",
+            claims(json!({"exp": 1u64 << 63, "aud": null})),
+            ok(),
+            no("invalid token: claim aud is required here"),
+        ),
         ("exp u64::MAX", claims(json!({"exp": u64::MAX})), ok(), ok()),
         ("exp 1e300", claims(json!({"exp": 1e300})), ok(), ok()),
         (
