@@ -162,9 +162,9 @@ async fn tokens_only_receive_granted_variants() {
     until(&mut both, &plain, |m| has_own(m, &plain, false)).await;
     let mut got = until(&mut globbed, &colon, |m| has_own(m, &colon, false)).await;
     got.extend(flushed(&mut globbed).await);
-    assert_eq!(variants(&got), [colon.clone()], "{got:?}");
+    assert_eq!(variants(&got), vec![colon], "{got:?}");
     let mut got = until(&mut filtered, &plain, |m| has_own(m, &plain, false)).await;
     got.extend(flushed(&mut filtered).await);
-    assert_eq!(variants(&got), [plain.clone()], "{got:?}");
+    assert_eq!(variants(&got), vec![plain], "{got:?}");
     app.finish().await;
 }
