@@ -1,7 +1,8 @@
 //! REST rate limit per client IP (`tower_governor`, a token bucket per peer address): at most
 //! `--rate-limit` requests per second with bursts of `--rate-limit-burst`, on `/api` only
 //! (health probes, `/api/openapi.json`, metrics and Socket.IO are not limited). A hit answers 429
-//! `{"error":{"code":"rate_limited"}}` with `Retry-After`, is logged and counted.
+//! `{"error":{"code":"rate_limited"}}` with `Retry-After` (whole seconds, at least 1), is logged
+//! and counted.
 
 use std::{sync::Arc, time::Duration};
 
@@ -59,6 +60,9 @@ pub fn layer(
 fn refuse(err: GovernorError) -> Response {
     match err {
         GovernorError::TooManyRequests { wait_time, .. } => {
+            // tower_governor floors the wait to whole seconds (0 for "less than a second"):
+            // one more second is at least the real wait, rounded up, and never 0.
+            let wait_time = wait_time.saturating_add(1);
             tracing::info!(
                 retry_after_s = wait_time,
                 "REST request refused: rate limit"

@@ -1,16 +1,43 @@
 //! Tracing set-up: `RUST_LOG` filter (default `info,sqlx=warn,socketioxide=warn,engineioxide=warn`),
-//! text or JSON lines on stderr.
+//! text or JSON lines on stderr. Crates that log raw traffic are capped ([`LOG_CAPS`]) whatever
+//! `RUST_LOG` says, so no token, secret or password reaches a log line at any level.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{
+    EnvFilter,
+    filter::{LevelFilter, Targets},
+    fmt,
+    prelude::*,
+};
 
 use crate::config::LogFormat;
 
-/// Modules whose logs may contain secrets.
-const SILENCED: &str = "sqlx_postgres::options=error";
-/// Modules that log raw packets (with tokens) below info.
-const PACKET_LOGGERS: [&str; 2] = ["socketioxide=info", "engineioxide=info"];
+/// Targets that log raw traffic or connection options, and the most each may log whatever
+/// `RUST_LOG` says. Below these levels they print what clients and operators send: websocket
+/// frames (`Received message 40{"token":"eyJ…"}` from tungstenite at trace), Engine.IO and
+/// Socket.IO packets with the handshake's auth payload (debug), and sqlx's unrecognised URL
+/// parameters with their values (`PASSWORD=…`, warn).
+pub const LOG_CAPS: [(&str, LevelFilter); 8] = [
+    ("tungstenite", LevelFilter::INFO),
+    ("tokio_tungstenite", LevelFilter::INFO),
+    ("engineioxide", LevelFilter::INFO),
+    ("engineioxide_core", LevelFilter::INFO),
+    ("socketioxide", LevelFilter::INFO),
+    ("socketioxide_core", LevelFilter::INFO),
+    ("socketioxide_parser_common", LevelFilter::INFO),
+    ("sqlx_postgres::options", LevelFilter::ERROR),
+];
+
+/// The filter no `RUST_LOG` can widen: everything at any level, except [`LOG_CAPS`]. It is a
+/// second, separate filter, so a more specific `RUST_LOG` directive
+/// (`tungstenite::protocol=trace`) cannot override it the way it would override a directive
+/// added to the `RUST_LOG` filter itself.
+pub fn caps() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(LOG_CAPS)
+}
 
 /// One line for an error and its causes (`a: b: c`), skipping a cause whose text the message
 /// before it already contains (many errors embed their source in their own message).
@@ -31,18 +58,9 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// Installs the global subscriber. Safe to call more than once (later calls are ignored), so
 /// tests can call it freely.
 pub fn init(format: LogFormat) {
-    let filter = match EnvFilter::try_from_default_env() {
-        // socketioxide and engineioxide log every received packet at debug, handshake auth
-        // payloads (tokens) included: cap them at info whatever RUST_LOG says.
-        Ok(f) => PACKET_LOGGERS
-            .iter()
-            .fold(f, |f, d| f.add_directive(d.parse().unwrap_or_default())),
-        Err(_) => EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"),
-    }
-    // sqlx logs unrecognised URL parameters with their values (`PASSWORD=...`): never let
-    // those lines through, whatever RUST_LOG says.
-    .add_directive(SILENCED.parse().unwrap_or_default());
-    let registry = tracing_subscriber::registry().with(filter);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"));
+    let registry = tracing_subscriber::registry().with(filter).with(caps());
     let _ = match format {
         // Colour only for a person at a terminal, never into files or log collectors.
         LogFormat::Text => registry

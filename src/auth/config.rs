@@ -6,10 +6,58 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-/// The HS256 secret. Only [`JwtSecret::expose`] returns it; `Debug` and `Display` print `***`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The HS256 secret. Only [`JwtSecret::expose`] returns it; `Debug` and `Display` print `***`,
+/// and no parse error (flag, environment or TOML) echoes it.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct JwtSecret(String);
+
+impl<'de> Deserialize<'de> for JwtSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Untagged: a wrong type fails with a fixed message instead of serde's
+        // `invalid type: integer `1234…``, which would quote the value.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Other(serde::de::IgnoredAny),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Raw::Other(_) => Err(serde::de::Error::custom("the secret must be a string")),
+        }
+    }
+}
+
+/// Parses `--jwt-secret` / `SIGNALGATE_JWT_SECRET` without clap's usual `invalid value '<the
+/// value>'`: the error names the flag and the problem, never the secret.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretParser;
+
+impl clap::builder::TypedValueParser for SecretParser {
+    type Value = JwtSecret;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<JwtSecret, clap::Error> {
+        let flag = arg.and_then(|a| a.get_long()).unwrap_or("jwt-secret");
+        let refuse = |problem: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '--{flag}': {problem}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refuse("the secret is not UTF-8".into()))?
+            .parse()
+            .map_err(refuse)
+    }
+}
 
 impl JwtSecret {
     /// Wraps a secret.
@@ -60,7 +108,8 @@ pub struct AuthConfig {
         long,
         env = "SIGNALGATE_JWT_SECRET",
         global = true,
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = SecretParser
     )]
     pub jwt_secret: Option<JwtSecret>,
 
@@ -68,6 +117,16 @@ pub struct AuthConfig {
     /// Enables authentication.
     #[arg(long, env = "SIGNALGATE_JWT_PUBLIC_KEY", global = true)]
     pub jwt_public_key: Option<PathBuf>,
+
+    /// Audience tokens must carry in `aud` (identity providers set it to the API a token is
+    /// for). Unset: `aud` is not checked.
+    #[arg(long, env = "SIGNALGATE_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Issuer tokens must carry in `iss` (the identity provider's URL). Unset: `iss` is not
+    /// checked.
+    #[arg(long, env = "SIGNALGATE_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
 
     /// Serve without authentication on a non-loopback address (anyone reaching the port reads
     /// every variant).
@@ -125,6 +184,24 @@ mod tests {
         let s: JwtSecret = "0123456789abcdef-secret".parse().unwrap();
         assert!(!format!("{s:?} {s}").contains("secret"));
         assert!("short".parse::<JwtSecret>().is_err());
+        for toml in [
+            "\"short\"",
+            "1234567890123456789",
+            "[\"0123456789abcdef-secret\"]",
+        ] {
+            let err = serde_json::from_value::<JwtSecret>(
+                serde_json::to_value(
+                    toml::from_str::<toml::Value>(&format!("s = {toml}")).unwrap()["s"].clone(),
+                )
+                .unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                !err.contains("short") && !err.contains("12345") && !err.contains("abcdef"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

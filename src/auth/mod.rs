@@ -2,28 +2,33 @@
 //!
 //! A token carries `sub` (who), `exp` (until when, Unix seconds) and `variants`: names or glob
 //! patterns (`trend_*`, `*`) of the variants its holder may read. [`Verifier`] checks the
-//! signature (HS256 with a shared secret, RS256/ES256 with a public key file) and the expiry;
-//! [`Grants`] answers "may this token read variant X".
+//! signature (HS256 with a shared secret, RS256/ES256 with a public key file), then the claims
+//! ([`claims`]: expiry, `nbf`, and `aud` / `iss` when configured); [`Grants`] answers "may this
+//! token read variant X".
 //!
-//! - [`config`]: the flags (`--jwt-secret`, `--jwt-public-key`, `--allow-anonymous`) and the
-//!   secure-default check for public listen addresses.
+//! - [`config`]: the flags (`--jwt-secret`, `--jwt-public-key`, `--jwt-audience`,
+//!   `--jwt-issuer`, `--allow-anonymous`) and the secure-default check for public listen
+//!   addresses.
+//! - [`claims`]: the claim checks, shared by REST and Socket.IO.
 //! - [`rest`]: the `/api` middleware (401) and the [`rest::Access`] extractor (403).
 //! - [`socket`]: the Socket.IO connect middleware, subscribe check and expiry timer.
 //!
 //! Without a secret or key, authentication is off and every variant is readable (anonymous).
 
+pub mod claims;
 pub mod config;
 pub mod rest;
 pub mod socket;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
+pub use claims::{ClaimRules, Verified};
 pub use config::{AuthConfig, JwtSecret};
 
-/// The claims signalgate reads from a token.
+/// The claims `signalgate token` writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Who holds the token (logged, never checked).
@@ -82,14 +87,18 @@ pub enum AuthError {
     /// The token's `exp` has passed.
     #[error("token expired")]
     Expired,
+    /// The token's `nbf` is still ahead (beyond the leeway).
+    #[error("token not yet valid (nbf is in the future)")]
+    NotYetValid,
     /// Bad shape, signature, algorithm or claims.
     #[error("invalid token: {0}")]
     Invalid(&'static str),
 }
 
-/// Checks token signatures and expiry.
+/// Checks token signatures and claims.
 pub struct Verifier {
     keys: Vec<(Algorithm, DecodingKey)>,
+    rules: ClaimRules,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -97,6 +106,7 @@ impl std::fmt::Debug for Verifier {
         let algs: Vec<Algorithm> = self.keys.iter().map(|(a, _)| *a).collect();
         f.debug_struct("Verifier")
             .field("algorithms", &algs)
+            .field("rules", &self.rules)
             .finish()
     }
 }
@@ -128,11 +138,22 @@ impl Verifier {
             };
             keys.push(key);
         }
-        Ok((!keys.is_empty()).then_some(Self { keys }))
+        let rules = ClaimRules {
+            audience: config.jwt_audience.clone(),
+            issuer: config.jwt_issuer.clone(),
+        };
+        Ok((!keys.is_empty()).then_some(Self { keys, rules }))
     }
 
-    /// The token's claims, if its signature is good and it has not expired.
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    /// The token's claims, if its signature is good and its claims pass [`claims::check`] now.
+    /// The one check behind REST and Socket.IO.
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        self.verify_at(token, SystemTime::now())
+    }
+
+    /// [`Verifier::verify`] at `now`.
+    pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Verified, AuthError> {
+        let token = token.trim();
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("not a JSON web token"))?;
         let (alg, key) = self
@@ -140,20 +161,25 @@ impl Verifier {
             .iter()
             .find(|(alg, _)| *alg == header.alg)
             .ok_or(AuthError::Invalid("algorithm not accepted"))?;
+        // The signature only: every claim is checked by `claims::check`, with checked time
+        // arithmetic and one message per claim.
         let mut validation = Validation::new(*alg);
-        // `exp` is enforced to the second: the socket expiry timer uses the same instant.
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature"),
-                ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
-                    AuthError::Invalid("claims sub, exp and variants are required")
-                }
-                _ => AuthError::Invalid("malformed token"),
-            })
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            key,
+            &validation,
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => AuthError::Invalid("bad signature"),
+            ErrorKind::Json(_) => AuthError::Invalid("the claims are not a JSON object"),
+            _ => AuthError::Invalid("malformed token"),
+        })?
+        .claims;
+        claims::check(&claims, &self.rules, now)
     }
 }
 
@@ -237,7 +263,12 @@ mod tests {
                 _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
             };
             let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key).unwrap();
-            assert_eq!(v.verify(&token), Ok(claims.clone()), "{alg:?}");
+            let got = v.verify(&token).map(|v| (v.sub, v.variants));
+            assert_eq!(got, Ok(("svc".into(), vec!["a*".into()])), "{alg:?}");
+            // Identity providers set `aud`: accepted while --jwt-audience is unset.
+            let idp = serde_json::json!({"sub": "svc", "exp": now_secs() + 60, "aud": "api://x"});
+            let token = jsonwebtoken::encode(&Header::new(alg), &idp, &key).unwrap();
+            assert!(v.verify(&token).is_ok(), "{alg:?}: aud refused");
             // Without a secret, HS256 tokens are refused (no algorithm confusion).
             let hs = mint(
                 &JwtSecret::new("0123456789abcdef"),

@@ -33,8 +33,7 @@ pub async fn require_token(
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+        });
     let claims = match token.map(|t| verifier.verify(t)) {
         Some(Ok(claims)) => claims,
         Some(Err(err)) => return reject(err),

@@ -5,7 +5,7 @@
 
 use std::{
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use serde_json::{Value, json};
@@ -49,6 +49,8 @@ pub async fn authenticate(
                 .increment(1);
         })?;
     tracing::debug!(sid = %socket.id, sub = %claims.sub, "socket authenticated");
+    // `None`: `exp` is beyond what the clock can represent; the token outlives the process.
+    let left = claims.left(SystemTime::now());
     socket
         .extensions
         .insert(Arc::new(Grants::new(claims.variants)));
@@ -56,10 +58,9 @@ pub async fn authenticate(
     socket
         .extensions
         .insert(ExpiryTimer(Arc::new(guard.clone().drop_guard())));
-    let left = (UNIX_EPOCH + Duration::from_secs(claims.exp))
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    tokio::spawn(expire(io, socket.id, left, guard));
+    if let Some(left) = left {
+        tokio::spawn(expire(io, socket.id, left, guard));
+    }
     Ok(())
 }
 

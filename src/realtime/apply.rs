@@ -40,7 +40,7 @@ impl Hub {
         };
         let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&reset.variant));
-        let slow = fanout.emit(rooms, "stream_reset", &json);
+        let slow = fanout.emit_variant(&reset.variant, rooms, "stream_reset", &json);
         drop(st);
         self.cut_off(slow, fanout);
     }
@@ -71,7 +71,7 @@ impl Hub {
         }
         let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&snap.variant));
-        let slow = fanout.emit(rooms, "snapshot_update", &snap.json);
+        let slow = fanout.emit_variant(&snap.variant, rooms, "snapshot_update", &snap.json);
         metrics::counter!("signalgate_snapshots_emitted_total", "variant" => crate::metrics::variant_label(&snap.variant)).increment(1);
         drop(st);
         self.cut_off(slow, fanout);
@@ -103,7 +103,7 @@ impl Hub {
                 variant_room(&batch.variant),
                 symbol_room(&batch.variant, &p.vt_symbol),
             ];
-            fanout.emit_into(rooms, "event_new", &p.json, &mut slow);
+            fanout.emit_variant_into(&batch.variant, rooms, "event_new", &p.json, &mut slow);
         }
         drop(st);
         self.cut_off(slow, fanout);

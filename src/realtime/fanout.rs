@@ -3,16 +3,24 @@
 //! Messages are queued socket by socket (the JSON text is serialised once and only copied into
 //! each frame), so a full send buffer is attributed to the right client: that client alone is
 //! cut off. socketioxide's room broadcast reports full buffers without saying which socket.
+//!
+//! Variant messages ([`Fanout::emit_variant`]) are checked once more socket by socket (defence
+//! in depth behind the room names): a socket gets a variant's message only when it follows that
+//! variant and its token, if any, grants it.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use serde_json::value::RawValue;
 use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
 
-use crate::lifecycle::Supervisor;
+use super::hub::Subscriptions;
+use crate::{auth::Grants, lifecycle::Supervisor};
 
 /// How often a cut-off client's disconnect packet is retried, and how many times (one minute).
 const DISCONNECT_RETRY: Duration = Duration::from_millis(200);
@@ -24,6 +32,20 @@ pub struct Fanout {
     io: SocketIo,
     tasks: Supervisor,
     slow_disconnects: AtomicU64,
+}
+
+/// Whether `socket` follows `variant` and its token (if authentication is on) grants it. The
+/// caller holds the variant's lock, under which subscriptions change, so this is exact.
+fn may_receive(socket: &SocketRef, variant: &str) -> bool {
+    let granted = socket
+        .extensions
+        .get::<Arc<Grants>>()
+        .is_none_or(|g| g.allows(variant));
+    granted
+        && socket
+            .extensions
+            .get::<Subscriptions>()
+            .is_some_and(|s| s.lock().contains_key(variant))
 }
 
 impl Fanout {
@@ -42,19 +64,46 @@ impl Fanout {
     }
 
     /// Queues `json` as `event` on every socket in `rooms` (each socket once); returns the
-    /// sockets whose buffer is full (they missed this message and must be cut off).
+    /// sockets whose buffer is full (they missed this message and must be cut off). For
+    /// messages that belong to no variant (bars); variant messages use [`Fanout::emit_variant`].
     pub fn emit(&self, rooms: Vec<String>, event: &str, json: &RawValue) -> Vec<SocketRef> {
         let mut slow = Vec::new();
-        self.emit_into(rooms, event, json, &mut slow);
+        self.emit_checked(None, rooms, event, json, &mut slow);
         slow
     }
 
-    /// Like [`Fanout::emit`] for one message of a sequence: sockets already in `slow` (found
-    /// full earlier in the sequence) are skipped, so a client that missed a message never gets
-    /// a later one before it is cut off (it would otherwise resume after the gap); newly full
-    /// sockets are added to `slow`.
-    pub fn emit_into(
+    /// [`Fanout::emit`] for a message of `variant`: only sockets that follow `variant` and are
+    /// granted it receive it, whatever rooms they are in.
+    pub fn emit_variant(
         &self,
+        variant: &str,
+        rooms: Vec<String>,
+        event: &str,
+        json: &RawValue,
+    ) -> Vec<SocketRef> {
+        let mut slow = Vec::new();
+        self.emit_checked(Some(variant), rooms, event, json, &mut slow);
+        slow
+    }
+
+    /// Like [`Fanout::emit_variant`] for one message of a sequence: sockets already in `slow`
+    /// (found full earlier in the sequence) are skipped, so a client that missed a message never
+    /// gets a later one before it is cut off (it would otherwise resume after the gap); newly
+    /// full sockets are added to `slow`.
+    pub fn emit_variant_into(
+        &self,
+        variant: &str,
+        rooms: Vec<String>,
+        event: &str,
+        json: &RawValue,
+        slow: &mut Vec<SocketRef>,
+    ) {
+        self.emit_checked(Some(variant), rooms, event, json, slow);
+    }
+
+    fn emit_checked(
+        &self,
+        variant: Option<&str>,
         rooms: Vec<String>,
         event: &str,
         json: &RawValue,
@@ -67,6 +116,13 @@ impl Fanout {
         let mut delivered = 0u64;
         for socket in ns.to(rooms).sockets() {
             if slow.iter().any(|s| s.id == socket.id) {
+                continue;
+            }
+            if let Some(variant) = variant
+                && !may_receive(&socket, variant)
+            {
+                // Unreachable while room names are unambiguous; never deliver it regardless.
+                tracing::error!(sid = %socket.id, %variant, event, "withheld a message from a socket that does not follow or is not granted its variant");
                 continue;
             }
             match socket.emit(event, json) {

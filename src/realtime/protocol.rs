@@ -174,14 +174,31 @@ pub fn check_subscribe(req: &SubscribeRequest, max_symbols: usize) -> Result<(),
     Ok(())
 }
 
-/// The room every full-variant subscriber joins.
-pub fn variant_room(variant: &str) -> String {
-    format!("room:variant:{variant}")
+/// A room-name component: `%` and `:` percent-encoded, so the `:` separating components never
+/// occurs inside one and two different (variant, symbol) pairs never share a room. Names
+/// without either character are unchanged (`room:variant:trend_a`).
+fn room_part(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains(['%', ':']) {
+        name.replace('%', "%25").replace(':', "%3A").into()
+    } else {
+        name.into()
+    }
 }
 
-/// The room a subscriber filtered to one symbol joins.
+/// The room every full-variant subscriber joins: `room:variant:<variant>` with the variant
+/// encoded by [`room_part`] (injective: no variant's room is another variant's or a symbol's).
+pub fn variant_room(variant: &str) -> String {
+    format!("room:variant:{}", room_part(variant))
+}
+
+/// The room a subscriber filtered to one symbol joins: `room:variant:<variant>:<vt_symbol>`,
+/// both encoded by [`room_part`], so it has exactly one more `:` than any variant room.
 pub fn symbol_room(variant: &str, vt_symbol: &str) -> String {
-    format!("room:variant:{variant}:{vt_symbol}")
+    format!(
+        "room:variant:{}:{}",
+        room_part(variant),
+        room_part(vt_symbol)
+    )
 }
 
 #[cfg(test)]
@@ -246,6 +263,44 @@ mod tests {
         assert_eq!(
             err(json!({"variant": "v", "vt_symbols": ["a.X","b.X","c.X"]})).code,
             "too_many_symbols"
+        );
+    }
+
+    #[test]
+    fn rooms_never_collide() {
+        let names = [
+            "acct",
+            "acct:rb2405.SHFE",
+            "rb2405.SHFE",
+            "a%3Ab",
+            "a:b",
+            "a",
+            "b",
+            "a:",
+            ":b",
+            "%",
+            "%25",
+            ":",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for v in names {
+            assert!(seen.insert(variant_room(v), (v, None)).is_none(), "{v}");
+            for s in names {
+                let room = symbol_room(v, s);
+                assert_eq!(room.matches(':').count(), 3, "{room}");
+                if let Some(other) = seen.insert(room.clone(), (v, Some(s))) {
+                    panic!("{room}: ({v}, {s}) collides with {other:?}");
+                }
+            }
+        }
+        assert_eq!(variant_room("trend_a"), "room:variant:trend_a");
+        assert_eq!(
+            symbol_room("acct", "rb2405.SHFE"),
+            "room:variant:acct:rb2405.SHFE"
+        );
+        assert_ne!(
+            variant_room("acct:rb2405.SHFE"),
+            symbol_room("acct", "rb2405.SHFE")
         );
     }
 

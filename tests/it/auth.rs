@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use signalgate::{
     Application, BuildOptions,
-    auth::{AuthConfig, Claims, JwtSecret, Verifier, mint},
+    auth::{AuthConfig, JwtSecret, Verifier, mint},
 };
 
 use crate::{
@@ -303,12 +303,15 @@ fn token_subcommand_mints_a_verifiable_token() {
     })
     .expect("config")
     .expect("enabled");
-    let Claims { sub, exp, variants } = verifier.verify(&printed).expect("valid");
+    let verified = verifier.verify(&printed).expect("valid");
     assert_eq!(
-        (sub.as_str(), variants),
+        (verified.sub.as_str(), verified.variants.clone()),
         ("ops", vec!["trend_*".to_owned(), "mm_a".to_owned()])
     );
-    let ttl = exp.saturating_sub(signalgate::auth::now_secs());
+    let ttl = verified
+        .left(std::time::SystemTime::now())
+        .expect("expires")
+        .as_secs();
     assert!((7190..=7200).contains(&ttl), "exp is 2 h away: {ttl}");
 
     let out = crate::common::binary()

@@ -128,7 +128,15 @@ async fn rest_rate_limit_answers_429_and_spares_health() {
         let status = resp.status().as_u16();
         if status == 429 {
             let retry = resp.headers().get("retry-after").cloned();
-            assert!(retry.is_some(), "429 carries Retry-After");
+            let secs = retry
+                .as_ref()
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            // The bucket refills within 1 s: "0" would invite an immediate retry.
+            assert_eq!(
+                secs,
+                Some(1),
+                "429 carries Retry-After in whole seconds >= 1: {retry:?}"
+            );
             let body: serde_json::Value = resp.json().await.expect("json");
             assert_eq!(body["error"]["code"], "rate_limited", "{body}");
         }
