@@ -172,17 +172,29 @@ async fn a_held_long_polling_request_is_not_idle() {
         serde_json::from_str(body.trim_start_matches('0')).expect("open packet");
     let sid = open["sid"].as_str().expect("sid").to_owned();
 
-    // The poll is held until the server's ping, longer than the idle timeout.
-    let held = Instant::now();
     let poll = format!(
         "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: gateway\r\n\r\n"
     );
+    let pong = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: gateway\r\n\
+         content-type: text/plain\r\ncontent-length: 1\r\n\r\n3"
+    );
+    // The first ping comes at once; answer it, then the next poll is held until the next ping,
+    // longer than the idle timeout.
+    s.write_all(poll.as_bytes()).await.expect("poll");
+    let (head, body) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "2", "the first ping");
+    s.write_all(pong.as_bytes()).await.expect("pong");
+    let (head, _) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let held = Instant::now();
     s.write_all(poll.as_bytes()).await.expect("poll");
     let (head, body) = tokio::time::timeout(ping + SLACK, read_response(&mut s))
         .await
         .expect("the held poll is answered");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert_eq!(body, "2", "the ping packet");
+    assert_eq!(body, "2", "the next ping");
     assert!(held.elapsed() > idle * 2, "held for {:?}", held.elapsed());
     db.drop_db().await;
 }
