@@ -21,7 +21,8 @@
 //! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
 //! - [`limits`]: Socket.IO connection cap and handshake Origin check.
 //! - [`rate_limit`]: REST rate limit per client IP.
-//! - [`http`]: REST under `/api`, health probes, CORS, the error type.
+//! - [`http`]: REST under `/api`, health probes, CORS, the error type; [`serve`]: the HTTP
+//!   server (connection time bounds and limit).
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
 //! - [`startup`]: [`Application`] wires it all together; [`shutdown`]: telling Socket.IO
@@ -41,6 +42,7 @@ pub mod poller;
 pub mod rate_limit;
 pub mod realtime;
 pub mod retention;
+pub mod serve;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

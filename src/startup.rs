@@ -6,7 +6,7 @@
 //! [`Application::local_addr`].
 
 use std::{
-    future::{Future, IntoFuture},
+    future::Future,
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
@@ -37,6 +37,7 @@ use crate::{
         fanout::Fanout,
         hub::{Hub, HubLimits},
     },
+    serve::{ConnLimits, Server},
     shutdown::Closing,
     store::{self, PoolOptions, Store},
     web,
@@ -56,6 +57,7 @@ pub struct BuildOptions {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    conn_limits: ConnLimits,
     io: SocketIo,
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
@@ -122,6 +124,13 @@ impl Application {
             admission,
         );
         let tasks = Supervisor::new();
+        // Test builds only: the real binary's critical tasks can be made to panic.
+        #[cfg(feature = "test-hooks")]
+        if let Ok(names) = std::env::var("SIGNALGATE_TEST_INJECT_PANIC") {
+            for name in names.split(',') {
+                tasks.inject_panic(name);
+            }
+        }
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
@@ -152,7 +161,9 @@ impl Application {
             None => bus.subscribe(),
         };
         let (h, lb, f) = (hub.clone(), live_bars.clone(), fanout.clone());
-        tasks.spawn("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
+        // Critical tasks end only when cancelled; any other end stops the process (see
+        // `lifecycle`).
+        tasks.spawn_critical("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
 
         // Live bars: alone, this instance polls its own series; in a group every instance
         // announces its series and the leader polls them all.
@@ -161,7 +172,7 @@ impl Application {
             Some(g) => {
                 let group_bars = Arc::new(g.bars(live_bars.clone(), local_bars));
                 let announcer = group_bars.clone();
-                tasks.spawn("bar-interest", move |token| announcer.announce(token));
+                tasks.spawn_critical("bar-interest", move |token| announcer.announce(token));
                 group_bars
             }
             None => Arc::new(local_bars),
@@ -172,19 +183,23 @@ impl Application {
             bar_route,
             config.database.bars_poll_interval(),
         );
-        tasks.spawn("live-bars", move |token| bar_poller.run(token));
+        tasks.spawn_critical("live-bars", move |token| bar_poller.run(token));
 
         if let Err(err) = hub.load().await {
             tracing::warn!(error = %err, "cannot load live state yet; retrying in the background");
         }
         let (h, s, st, sup) = (hub.clone(), store.clone(), status.clone(), tasks.clone());
-        tasks.spawn("poller-bootstrap", move |token| async move {
+        // Alone: starts the poller and stays; in a group: the election loop (lease, roles).
+        tasks.spawn_critical("poller-supervisor", move |token| async move {
             if load_with_retry(&h, &token).await {
                 match group {
                     // Runs until the application stops, starting and stopping the poller.
                     Some(group) => group.run(sup).await,
-                    // Runs until the application stops.
-                    None => drop(Poller::new(s, bus, h.seed(), poller_config, st).start(&sup)),
+                    // The poller is a component of its own; this task only ends with it.
+                    None => {
+                        let _poller = Poller::new(s, bus, h.seed(), poller_config, st).start(&sup);
+                        token.cancelled().await;
+                    }
                 }
             }
         });
@@ -209,6 +224,7 @@ impl Application {
             bars_tz,
             poller: status,
             group: group_status,
+            fault: tasks.fault(),
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
             auth: verifier,
             rate_limit: crate::rate_limit::build(
@@ -255,6 +271,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            conn_limits: config.http.conn_limits(),
             io,
             store,
             hub,
@@ -307,7 +324,8 @@ impl Application {
         self.tasks.clone()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, tells every Socket.IO client
+    /// Serves until `shutdown` resolves (or a critical task fails: then, after the shutdown, it
+    /// returns an error naming the task), then stops accepting, tells every Socket.IO client
     /// `server_shutdown` and closes its connection (see [`crate::shutdown`]), lets in-flight
     /// requests finish, cancels every background task and waits for them, and closes the
     /// database pool, all within `--shutdown-timeout`.
@@ -318,6 +336,7 @@ impl Application {
         let Self {
             listener,
             router,
+            conn_limits,
             io,
             store,
             tasks,
@@ -337,30 +356,24 @@ impl Application {
             token.cancel();
             crate::shutdown::close_sockets(&io, &closing).await;
         };
-        // The peer address feeds the REST rate limit.
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .into_future();
-        tokio::pin!(serve);
+        let mut serve = Box::pin(Server::new(listener, router, conn_limits).run(stop));
         // In-flight requests may finish until the deadline; what is left then is dropped.
         let mut deadline = None;
-        let served = tokio::select! {
-            r = &mut serve => r,
+        tokio::select! {
+            () = &mut serve => {},
             at = stopping_rx => {
                 let at = at.unwrap_or_else(|_| Instant::now());
                 deadline = Some(at);
                 tokio::select! {
-                    r = &mut serve => r,
+                    () = &mut serve => {},
                     _ = tokio::time::sleep_until(at.into()) => {
                         tracing::warn!("shutdown timeout reached; dropping open connections");
-                        Ok(())
                     }
                 }
             }
-        };
+        }
+        // Dropping the server drops the connections still open.
+        drop(serve);
         let left = deadline.map_or(shutdown_timeout, |d| {
             d.saturating_duration_since(Instant::now())
         });
@@ -373,7 +386,11 @@ impl Application {
         {
             tracing::warn!("database pool did not close within 1 s");
         }
-        served?;
+        if let Some(name) = tasks.fault().failed() {
+            anyhow::bail!(
+                "critical task {name} ended unexpectedly; stopped so that it is restarted"
+            );
+        }
         Ok(())
     }
 }

@@ -190,6 +190,38 @@ pub struct HttpConfig {
     )]
     #[serde(default)]
     pub cors_origin: Vec<String>,
+
+    /// A request's headers must arrive within this time (ms), counted from the accept on a new
+    /// connection and from the first byte of the request on a kept-alive one; otherwise the
+    /// connection is closed (silent and slowly-sending clients).
+    #[arg(
+        long,
+        env = "SIGNALGATE_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// A kept-alive HTTP connection with no request in flight is closed after this long (ms).
+    /// Keep it above a reverse proxy's upstream keep-alive timeout (nginx: 60 s). A held
+    /// long-polling request is in flight, not idle.
+    #[arg(
+        long,
+        env = "SIGNALGATE_HTTP_IDLE_TIMEOUT_MS",
+        default_value_t = 75_000,
+        global = true
+    )]
+    pub http_idle_timeout_ms: u64,
+
+    /// Most open HTTP connections (REST, long-polling, and websockets, which each keep theirs);
+    /// beyond it a new connection gets 503 and is closed. Keep it above --max-connections.
+    #[arg(
+        long,
+        env = "SIGNALGATE_MAX_HTTP_CONNECTIONS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub max_http_connections: usize,
 }
 
 /// Database and poller settings.
@@ -369,6 +401,15 @@ pub enum ConfigError {
 }
 
 impl HttpConfig {
+    /// The time and number bounds of HTTP connections.
+    pub fn conn_limits(&self) -> crate::serve::ConnLimits {
+        crate::serve::ConnLimits {
+            header_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.http_idle_timeout_ms),
+            max_connections: self.max_http_connections,
+        }
+    }
+
     /// The allow-list in effect: the configured origins, or by default `*` without
     /// authentication and none with it.
     pub fn origins(&self, auth_enabled: bool) -> Vec<String> {
@@ -438,6 +479,12 @@ impl Config {
             ("--socket-buffer", rt.socket_buffer as u64),
             ("--max-message-bytes", rt.max_message_bytes as u64),
             ("--db-max-connections", u64::from(db.db_max_connections)),
+            ("--http-header-timeout-ms", self.http.http_header_timeout_ms),
+            ("--http-idle-timeout-ms", self.http.http_idle_timeout_ms),
+            (
+                "--max-http-connections",
+                self.http.max_http_connections as u64,
+            ),
         ];
         for (name, v) in positive {
             if v == 0 {

@@ -41,7 +41,9 @@ pub struct RedisConfig {
     pub redis_lease_ttl_ms: u64,
 
     /// Test hook: drop every Nth event/snapshot message received from Redis (0 = never), to
-    /// prove that heartbeats repair lost messages. Not for production.
+    /// prove that heartbeats repair lost messages. Only in builds with the `test-hooks`
+    /// feature (the test suite's); release builds do not have it.
+    #[cfg(feature = "test-hooks")]
     #[arg(
         long,
         env = "SIGNALGATE_REDIS_TEST_DROP_EVERY",
@@ -54,6 +56,14 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// `--redis-test-drop-every` (0 = never; always 0 without the `test-hooks` feature).
+    pub fn test_drop_every(&self) -> u64 {
+        #[cfg(feature = "test-hooks")]
+        return self.redis_test_drop_every;
+        #[cfg(not(feature = "test-hooks"))]
+        0
+    }
+
     /// The leader lease.
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_millis(self.redis_lease_ttl_ms)

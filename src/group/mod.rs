@@ -135,7 +135,7 @@ impl Group {
             ),
             resigned: Arc::new(Notify::new()),
             ttl,
-            drop_every: config.redis_test_drop_every,
+            drop_every: config.test_drop_every(),
         })
     }
 
@@ -175,7 +175,7 @@ impl Group {
         self.status.heard(); // the silence check counts from here
         let resubscriber = self.bus.subscriber().manage_subscriptions();
         let bus = self.bus.clone();
-        sup.spawn("redis-subscriber", |token| async move {
+        sup.spawn_critical("redis-subscriber", |token| async move {
             keep_subscribed(bus, token).await;
         });
 

@@ -140,7 +140,8 @@ async fn healthz() -> Json<Health> {
 ///
 /// Ready when the signal tables can be read (within 1 s), the live state is loaded and the
 /// poller completed a poll within `10 × --poll-interval-ms + 5 s` (a follower in group mode
-/// counts the leader's heartbeats).
+/// counts the leader's heartbeats). Not ready (`not_ready` without `status`) once a critical
+/// background task has ended unexpectedly: the process is then about to exit.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -151,6 +152,9 @@ async fn healthz() -> Json<Health> {
     )
 )]
 async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(task) = state.fault.failed() {
+        return Ok(failed_task(task));
+    }
     if let Err(err) = state.store.ping_within(PING_TIMEOUT).await {
         tracing::debug!(error = %err, "readiness: database not available");
         return Err(ApiError::Unavailable);
@@ -219,6 +223,18 @@ fn visible(state: &AppState, headers: &HeaderMap) -> impl Fn(&str) -> bool + use
         Some(None) => false,
         Some(Some(g)) => g.allows(variant),
     }
+}
+
+/// The 503 while the process stops because the critical task `task` ended unexpectedly.
+fn failed_task(task: &str) -> Response {
+    let message =
+        format!("the critical task {task} ended unexpectedly; the process is shutting down");
+    let ErrorBody { error } = ErrorBody::new("not_ready", message);
+    let body = NotReady {
+        error,
+        status: None,
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// Per variant: how many seqs the database is ahead of this instance's head.

@@ -53,6 +53,8 @@ pub struct AppState {
     pub rate_limit: Option<crate::rate_limit::RateLimit>,
     /// Role and term in group mode (`standalone` otherwise).
     pub group: Arc<GroupStatus>,
+    /// A critical background task that ended unexpectedly makes `/readyz` fail.
+    pub fault: Arc<crate::lifecycle::Fault>,
 }
 
 /// The REST API (to be nested under `/api`), with its own JSON 404 fallback.

@@ -4,6 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tokio_util::sync::CancellationToken;
+
 use super::{
     fanout::Fanout,
     history::History,
@@ -78,8 +80,14 @@ impl Hub {
     }
 
     /// Applies a batch of events: fills any gap from the database, appends to the history and
-    /// pushes `event_new` to the rooms, in seq order, each event once.
-    pub async fn apply_events(&self, batch: EventBatch, fanout: &Fanout) {
+    /// pushes `event_new` to the rooms, in seq order, each event once. Returns without applying
+    /// the batch if `cancel` fires while a gap is being refilled (shutdown).
+    pub async fn apply_events(
+        &self,
+        batch: EventBatch,
+        fanout: &Fanout,
+        cancel: &CancellationToken,
+    ) {
         let st_arc = self.variant(&batch.variant);
         let head = lock(&st_arc).history.head();
         if batch.upto_seq <= head {
@@ -89,7 +97,13 @@ impl Hub {
         if batch.after_seq > head {
             // We missed (head, after_seq]: read it back before going on, so nothing is lost.
             tracing::warn!(variant = %batch.variant, head, after_seq = batch.after_seq, "gap in event stream; filling from database");
-            events = self.fill_gap(&batch.variant, head, batch.after_seq).await;
+            let Some(filled) = self
+                .fill_gap(&batch.variant, head, batch.after_seq, cancel)
+                .await
+            else {
+                return;
+            };
+            events = filled;
         }
         events.extend(batch.events);
         let mut st = lock(&st_arc);
@@ -109,37 +123,57 @@ impl Hub {
         self.cut_off(slow, fanout);
     }
 
-    async fn fill_gap(&self, variant: &str, from: i64, to: i64) -> Vec<Arc<PublishedEvent>> {
+    /// Reads the events in `(from, to]` back from the database, page by page, retrying a
+    /// failed read with back-off until it works or `cancel` fires (`None`: cancelled).
+    ///
+    /// The read stops at the first row beyond `to`: positions at the end of the gap may have
+    /// no row (burnt by ignored duplicate inserts, or pruned), so the cursor cannot be relied
+    /// on to reach `to`.
+    async fn fill_gap(
+        &self,
+        variant: &str,
+        from: i64,
+        to: i64,
+        cancel: &CancellationToken,
+    ) -> Option<Vec<Arc<PublishedEvent>>> {
         // Retry with back-off: giving up would lose events for every subscriber.
         let mut delay = Duration::from_millis(100);
         let mut out = Vec::new();
         let mut cursor = from;
         while cursor < to {
-            match self
-                .store
-                .events(&EventQuery::after(variant, cursor, GAP_PAGE))
-                .await
-            {
-                Ok(rows) => {
-                    let done = rows.len() < GAP_PAGE as usize;
-                    for e in rows.iter().filter(|e| e.seq <= to) {
-                        cursor = e.seq;
-                        match PublishedEvent::new(e) {
-                            Ok(p) => out.push(p),
-                            Err(err) => tracing::error!(error = %err, "cannot serialise event"),
-                        }
-                    }
-                    if done {
-                        break;
-                    }
-                }
+            let query = EventQuery::after(variant, cursor, GAP_PAGE);
+            let read = tokio::select! {
+                _ = cancel.cancelled() => return None,
+                r = self.store.events(&query) => r,
+            };
+            let rows = match read {
+                Ok(rows) => rows,
                 Err(err) => {
                     tracing::warn!(error = %err, "gap fill failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => return None,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            // A short page is the end of the table; a row beyond `to` ends the gap.
+            let last_page = rows.len() < GAP_PAGE as usize;
+            for e in &rows {
+                if e.seq > to {
+                    return Some(out);
+                }
+                cursor = e.seq;
+                match PublishedEvent::new(e) {
+                    Ok(p) => out.push(p),
+                    Err(err) => tracing::error!(error = %err, "cannot serialise event"),
                 }
             }
+            if last_page {
+                break;
+            }
         }
-        out
+        Some(out)
     }
 }

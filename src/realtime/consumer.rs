@@ -23,7 +23,7 @@ pub async fn run(
             msg = rx.recv() => msg,
         };
         match msg {
-            Some(BusMessage::Events(batch)) => hub.apply_events(batch, &fanout).await,
+            Some(BusMessage::Events(batch)) => hub.apply_events(batch, &fanout, &cancel).await,
             Some(BusMessage::Snapshot(snap)) => hub.apply_snapshot(snap, &fanout),
             Some(BusMessage::Reset(reset)) => hub.reset(reset, &fanout),
             Some(BusMessage::Bars(latest)) => {

@@ -651,6 +651,7 @@ async fn wedged_poller_is_not_ready() {
         auth: None,
         rate_limit: None,
         group: Default::default(),
+        fault: Default::default(),
     });
     let readyz = || async {
         let req = axum::http::Request::get("/readyz")
