@@ -1,0 +1,91 @@
+//! Fail fast while the database cannot be reached. sqlx retries a refused connection until the
+//! pool's acquire timeout (`--db-acquire-timeout-ms`, 5 s by default), so with the database
+//! down every query, and so every REST call, would block that long, and a gateway started with
+//! `--no-migrate` would listen only after its first read had waited it out. The [`Gate`]
+//! remembers that the last attempt could not connect; until a quick probe gets through again,
+//! each query first spends at most [`DOWN_PROBE`] on that probe and fails with the probe's
+//! error, which the HTTP layer answers with 503 `database_unavailable`. A fresh store has not
+//! reached its database yet and starts closed, so its first query probes too.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+/// How long a query waits for the probe while the database is known to be down. Connecting
+/// and a trivial read take a few milliseconds locally and a few round trips remotely, so a
+/// working database answers well within it; a down one costs each request this much, which
+/// keeps its 503 under a second.
+pub(crate) const DOWN_PROBE: Duration = Duration::from_millis(500);
+
+/// Whether the database was reachable at the last attempt.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    down: AtomicBool,
+}
+
+impl Default for Gate {
+    /// Closed: nothing has reached the database yet.
+    fn default() -> Self {
+        Self {
+            down: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Gate {
+    /// True while the last attempt could not connect.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of a query (or probe) that ran on a pool of `pool_size` open
+    /// connections when it failed.
+    pub(crate) fn record<T>(&self, result: &Result<T, sqlx::Error>, pool_size: u32) {
+        match result {
+            Err(e) if could_not_connect(e, pool_size) => self.down.store(true, Ordering::Release),
+            // Any answer from the server, even an error, means it is reachable.
+            _ => self.down.store(false, Ordering::Release),
+        }
+    }
+
+    /// Marks the database down (a probe that did not finish in time).
+    pub(crate) fn set_down(&self) {
+        self.down.store(true, Ordering::Release);
+    }
+}
+
+/// Whether `err` means no connection could be made: an I/O or TLS failure, or the pool timing
+/// out while it holds no connection at all (refused connections are retried until then; with
+/// open connections a timeout only means they are all busy).
+fn could_not_connect(err: &sqlx::Error, pool_size: u32) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::PoolTimedOut => pool_size == 0,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_down_and_follows_the_outcomes() {
+        let gate = Gate::default();
+        assert!(gate.is_down());
+        gate.record(&Ok::<(), _>(()), 1);
+        assert!(!gate.is_down());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        gate.record(&Err::<(), _>(sqlx::Error::Io(refused)), 0);
+        assert!(gate.is_down());
+        // A server error is an answer: the database is reachable.
+        gate.record(&Err::<(), _>(sqlx::Error::RowNotFound), 0);
+        assert!(!gate.is_down());
+        // All connections busy is not an outage; no connection at all is.
+        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), 4);
+        assert!(!gate.is_down());
+        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), 0);
+        assert!(gate.is_down());
+    }
+}
