@@ -39,11 +39,11 @@ impl Gate {
         self.down.load(Ordering::Acquire)
     }
 
-    /// Records the outcome of a query (or probe) that ran on a pool of `pool_size` open
-    /// connections when it failed.
-    pub(crate) fn record<T>(&self, result: &Result<T, sqlx::Error>, pool_size: u32) {
+    /// Records the outcome of a query (or probe); `pool_full`: whether the pool held its
+    /// maximum of connections (open or being opened) when it finished.
+    pub(crate) fn record<T>(&self, result: &Result<T, sqlx::Error>, pool_full: bool) {
         match result {
-            Err(e) if could_not_connect(e, pool_size) => self.down.store(true, Ordering::Release),
+            Err(e) if could_not_connect(e, pool_full) => self.down.store(true, Ordering::Release),
             // Any answer from the server, even an error, means it is reachable.
             _ => self.down.store(false, Ordering::Release),
         }
@@ -56,12 +56,12 @@ impl Gate {
 }
 
 /// Whether `err` means no connection could be made: an I/O or TLS failure, or the pool timing
-/// out while it holds no connection at all (refused connections are retried until then; with
-/// open connections a timeout only means they are all busy).
-fn could_not_connect(err: &sqlx::Error, pool_size: u32) -> bool {
+/// out while it had room for another connection (sqlx retries a refused connection until
+/// then). A full pool that times out only has all its connections busy: not an outage.
+fn could_not_connect(err: &sqlx::Error, pool_full: bool) -> bool {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
-        sqlx::Error::PoolTimedOut => pool_size == 0,
+        sqlx::Error::PoolTimedOut => !pool_full,
         _ => false,
     }
 }
@@ -74,18 +74,18 @@ mod tests {
     fn starts_down_and_follows_the_outcomes() {
         let gate = Gate::default();
         assert!(gate.is_down());
-        gate.record(&Ok::<(), _>(()), 1);
+        gate.record(&Ok::<(), _>(()), false);
         assert!(!gate.is_down());
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        gate.record(&Err::<(), _>(sqlx::Error::Io(refused)), 0);
+        gate.record(&Err::<(), _>(sqlx::Error::Io(refused)), false);
         assert!(gate.is_down());
         // A server error is an answer: the database is reachable.
-        gate.record(&Err::<(), _>(sqlx::Error::RowNotFound), 0);
+        gate.record(&Err::<(), _>(sqlx::Error::RowNotFound), false);
         assert!(!gate.is_down());
-        // All connections busy is not an outage; no connection at all is.
-        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), 4);
+        // All connections busy is not an outage; a timeout with room for more is.
+        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), true);
         assert!(!gate.is_down());
-        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), 0);
+        gate.record(&Err::<(), _>(sqlx::Error::PoolTimedOut), false);
         assert!(gate.is_down());
     }
 }

@@ -181,7 +181,7 @@ impl<B: Backend> SqlStore<B> {
                 self.gate.set_down();
                 return Err(sqlx::Error::PoolTimedOut);
             };
-            self.gate.record(&probed, self.pool.size());
+            self.gate.record(&probed, self.pool_full());
             if let Err(e) = probed
                 && self.gate.is_down()
             {
@@ -189,8 +189,13 @@ impl<B: Backend> SqlStore<B> {
             }
         }
         let done = query.await;
-        self.gate.record(&done, self.pool.size());
+        self.gate.record(&done, self.pool_full());
         done
+    }
+
+    /// Whether the pool holds its maximum of connections (open or being opened).
+    fn pool_full(&self) -> bool {
+        self.pool.size() >= self.pool.options().get_max_connections()
     }
 
     pub(super) async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
@@ -199,8 +204,11 @@ impl<B: Backend> SqlStore<B> {
     }
 
     async fn fetch_text(&self, text: &str) -> Result<Vec<RowOf<B>>, sqlx::Error> {
-        self.gated(B::fetch_all(&self.pool, prepare::<B>(text.to_owned(), Vec::new())))
-            .await
+        self.gated(B::fetch_all(
+            &self.pool,
+            prepare::<B>(text.to_owned(), Vec::new()),
+        ))
+        .await
     }
 
     /// Runs a query without parameters and decodes every row with `f`.
@@ -221,7 +229,10 @@ impl<B: Backend> SqlStore<B> {
     async fn refuse_design_tables(&self) -> Result<(), StoreError> {
         let columns = self
             .fetch_map(B::DIALECT.signal_columns_sql(), |r| {
-                Ok((B::text(r, "t")?.to_lowercase(), B::text(r, "c")?.to_lowercase()))
+                Ok((
+                    B::text(r, "t")?.to_lowercase(),
+                    B::text(r, "c")?.to_lowercase(),
+                ))
             })
             .await?;
         let has_table = |t: &str| columns.iter().any(|(ct, _)| ct == t);

@@ -96,9 +96,12 @@ async fn design_tables_are_refused_untouched_then_adopted(b: Backend) {
         "no migration record"
     );
     assert!(
-        raw.ints(Stmt::new("SELECT COUNT(*) FROM monitor_signal_seq", Vec::new()))
-            .await
-            .is_err(),
+        raw.ints(Stmt::new(
+            "SELECT COUNT(*) FROM monitor_signal_seq",
+            Vec::new()
+        ))
+        .await
+        .is_err(),
         "monitor_signal_seq not created"
     );
 
@@ -108,7 +111,9 @@ async fn design_tables_are_refused_untouched_then_adopted(b: Backend) {
         .and_then(|(_, rest)| rest.split_once("\nthen run"))
         .map(|(sql, _)| sql.to_owned())
         .unwrap_or_else(|| panic!("the refusal prints the statements: {refused}"));
-    raw.exec(&steps).await.expect("the printed adoption steps run");
+    raw.exec(&steps)
+        .await
+        .expect("the printed adoption steps run");
     stdout_of(binary().args(["migrate", "--database-url", &db.url]));
     raw.close().await;
 
@@ -116,7 +121,11 @@ async fn design_tables_are_refused_untouched_then_adopted(b: Backend) {
     let w = Writer::connect(&app.db, 1).await;
     w.event(&ev(VARIANT, 4, "rb2405.SHFE")).await;
     let seqs: Vec<i64> = w.seqs(VARIANT).await.into_iter().map(|(s, _)| s).collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4], "existing events 1..3, the next one continues");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4],
+        "existing events 1..3, the next one continues"
+    );
     let (status, body) = app.get(&format!("/api/events/{VARIANT}")).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     let served: Vec<i64> = body["events"]

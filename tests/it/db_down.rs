@@ -9,9 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use signalgate::{Application, BuildOptions};
 
-use crate::common::{
-    Backend, TestDb, app::test_config, procs::free_port, proxy::Proxy, wait_for,
-};
+use crate::common::{Backend, TestDb, app::test_config, procs::free_port, proxy::Proxy, wait_for};
 
 /// The bound of the issue: a refused database must not make a request wait longer.
 const FAST: Duration = Duration::from_secs(1);
@@ -30,7 +28,10 @@ async fn no_migrate_with_the_database_down_listens_at_once_and_answers_503_fast(
     let mut via = db.clone();
     via.url = db.url_via(&down);
     let config = test_config(&via);
-    assert_eq!(config.database.db_acquire_timeout_ms, 5000, "the default acquire timeout");
+    assert_eq!(
+        config.database.db_acquire_timeout_ms, 5000,
+        "the default acquire timeout"
+    );
 
     let started = Instant::now();
     let options = BuildOptions {
@@ -61,21 +62,30 @@ async fn no_migrate_with_the_database_down_listens_at_once_and_answers_503_fast(
         for path in PATHS {
             let (status, body, took) = get(path).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
-            assert_eq!(body["error"]["code"], "database_unavailable", "{path}: {body}");
+            assert_eq!(
+                body["error"]["code"], "database_unavailable",
+                "{path}: {body}"
+            );
             slowest = slowest.max(took);
         }
     }
-    eprintln!("MEASURED {b:?} database down: listening after {to_listen:?}, slowest 503 {slowest:?}");
+    eprintln!(
+        "MEASURED {b:?} database down: listening after {to_listen:?}, slowest 503 {slowest:?}"
+    );
     assert!(to_listen < FAST, "listening took {to_listen:?}");
     assert!(slowest < FAST, "a 503 took {slowest:?}");
 
     // The database comes back on the same address: the gateway recovers without a restart.
     let _proxy = Proxy::start_at(&down, db.server.clone().expect("server")).await;
-    wait_for("REST and readiness after the database is back", Duration::from_secs(20), || async {
-        let (variants, _, _) = get("/api/variants").await;
-        let (ready, _, _) = get("/readyz").await;
-        (variants == StatusCode::OK && ready == StatusCode::OK).then_some(())
-    })
+    wait_for(
+        "REST and readiness after the database is back",
+        Duration::from_secs(20),
+        || async {
+            let (variants, _, _) = get("/api/variants").await;
+            let (ready, _, _) = get("/readyz").await;
+            (variants == StatusCode::OK && ready == StatusCode::OK).then_some(())
+        },
+    )
     .await;
     let _ = stop.send(());
     let _ = serving.await;
@@ -89,6 +99,5 @@ async fn mysql_no_migrate_with_the_database_down_answers_fast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_no_migrate_with_the_database_down_answers_fast() {
-    no_migrate_with_the_database_down_listens_at_once_and_answers_503_fast(Backend::Postgres)
-        .await;
+    no_migrate_with_the_database_down_listens_at_once_and_answers_503_fast(Backend::Postgres).await;
 }

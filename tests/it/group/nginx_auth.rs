@@ -43,20 +43,30 @@ async fn same_origin_clients_with_a_token_connect_through_nginx() {
         .send()
         .await
         .expect("request");
-    assert_eq!(resp.status(), StatusCode::OK, "REST through nginx with a token");
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "REST through nginx with a token"
+    );
 
     // A foreign page is still refused: the same-origin rule did not become "any origin".
-    let foreign = RawSocket::connect_from(&base, Some("https://evil.example"), Some(json!({"token": token}))).await;
+    let foreign = RawSocket::connect_from(
+        &base,
+        Some("https://evil.example"),
+        Some(json!({"token": token})),
+    )
+    .await;
     assert_eq!(
         foreign.err().map(|e| e["message"].clone()),
         Some(json!("origin not allowed: https://evil.example"))
     );
 
     // The page's own origin (nginx's address, with its port) is admitted.
-    let mut page = match RawSocket::connect_from(&base, Some(&base), Some(json!({"token": token}))).await {
-        Ok(s) => s,
-        Err(refused) => panic!("same-origin client through nginx refused: {refused}"),
-    };
+    let mut page =
+        match RawSocket::connect_from(&base, Some(&base), Some(json!({"token": token}))).await {
+            Ok(s) => s,
+            Err(refused) => panic!("same-origin client through nginx refused: {refused}"),
+        };
     let ack = page.request(1, "subscribe", json!({"variant": v})).await;
     assert_eq!(ack["ok"], true, "{ack}");
     for n in 0..3 {
@@ -69,12 +79,18 @@ async fn same_origin_clients_with_a_token_connect_through_nginx() {
             .await
             .expect("3 events within 15 s")
             .expect("connection open");
-        let Some(body) = frame.strip_prefix("42") else { continue };
+        let Some(body) = frame.strip_prefix("42") else {
+            continue;
+        };
         let msg: serde_json::Value = serde_json::from_str(body).expect("event json");
         if msg[0] == "event_new" {
             seqs.push(msg[1]["seq"].as_i64().expect("seq"));
         }
     }
-    assert_eq!(seqs, vec![1, 2, 3], "every event once, in order, through nginx");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3],
+        "every event once, in order, through nginx"
+    );
     cl.finish().await;
 }
