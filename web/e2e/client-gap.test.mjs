@@ -66,7 +66,7 @@ describe("the JS helper fills resume gaps over REST with the socket's token", ()
     const client = new SignalgateClient(gw.url, { socketOptions: { auth: { token }, transports: ["websocket"] } });
     clients.push(client);
     const rec = recorder(client, variant);
-    await client.subscribe(variant, rec.opts);
+    await client.subscribe(variant, { ...rec.opts, sinceSeq: 0 }); // replays the first event
     await waitFor("the first event", () => rec.seqs.length === 1, 10_000);
     const first = rec.seqs[0];
 
