@@ -2,15 +2,23 @@
 //! pool's acquire timeout (`--db-acquire-timeout-ms`, 5 s by default), so with the database
 //! down every query, and so every REST call, would block that long, and a gateway started with
 //! `--no-migrate` would listen only after its first read had waited it out. The [`Gate`]
-//! remembers that the last attempt could not connect; until a quick probe gets through again,
-//! each query first spends at most [`DOWN_PROBE`] on that probe and fails with the probe's
-//! error, which the HTTP layer answers with 503 `database_unavailable`. A fresh store has not
-//! reached its database yet and starts closed, so its first query probes too.
+//! remembers that the last attempt could not connect. While it does, one probe (a trivial
+//! read) runs in the background with the pool's own timeout, and each query waits at most
+//! [`DOWN_PROBE`] for it to get through before failing as unreachable, which the HTTP layer
+//! answers with 503 `database_unavailable`. The probe is never cut short, so a database that
+//! is slow to connect still gets through. A fresh store has not reached its database yet and
+//! starts closed, so its first query probes too.
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
+
+use tokio::sync::watch;
 
 /// How long a query waits for the probe while the database is known to be down. Connecting
 /// and a trivial read take a few milliseconds locally and a few round trips remotely, so a
@@ -22,6 +30,10 @@ pub(crate) const DOWN_PROBE: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub(crate) struct Gate {
     down: AtomicBool,
+    /// A probe is running.
+    probing: AtomicBool,
+    /// Counts finished probes, to wake the queries waiting for one.
+    probed: watch::Sender<u64>,
 }
 
 impl Default for Gate {
@@ -29,11 +41,44 @@ impl Default for Gate {
     fn default() -> Self {
         Self {
             down: AtomicBool::new(true),
+            probing: AtomicBool::new(false),
+            probed: watch::Sender::new(0),
         }
     }
 }
 
 impl Gate {
+    /// Lets a query through at once while the database is reachable. Otherwise starts `probe`
+    /// (unless one is running; it yields its result and whether the pool was full) and waits
+    /// up to [`DOWN_PROBE`] for a probe to get through; fails with `PoolTimedOut` if none did.
+    pub(crate) async fn admit<F, P>(self: &Arc<Self>, probe: P) -> Result<(), sqlx::Error>
+    where
+        P: FnOnce() -> F,
+        F: Future<Output = (Result<(), sqlx::Error>, bool)> + Send + 'static,
+    {
+        if !self.is_down() {
+            return Ok(());
+        }
+        let mut probed = self.probed.subscribe();
+        if !self.probing.swap(true, Ordering::AcqRel) {
+            let gate = self.clone();
+            let probe = probe();
+            tokio::spawn(async move {
+                let (result, pool_full) = probe.await;
+                gate.record(&result, pool_full);
+                gate.probing.store(false, Ordering::Release);
+                gate.probed.send_modify(|n| *n += 1);
+            });
+        }
+        // Timing out here only ends this query's wait; the probe goes on.
+        let _ = tokio::time::timeout(DOWN_PROBE, probed.changed()).await;
+        if self.is_down() {
+            Err(sqlx::Error::PoolTimedOut)
+        } else {
+            Ok(())
+        }
+    }
+
     /// True while the last attempt could not connect.
     pub(crate) fn is_down(&self) -> bool {
         self.down.load(Ordering::Acquire)
@@ -47,11 +92,6 @@ impl Gate {
             // Any answer from the server, even an error, means it is reachable.
             _ => self.down.store(false, Ordering::Release),
         }
-    }
-
-    /// Marks the database down (a probe that did not finish in time).
-    pub(crate) fn set_down(&self) {
-        self.down.store(true, Ordering::Release);
     }
 }
 

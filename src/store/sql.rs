@@ -14,7 +14,7 @@ use super::{
     PartitionReport, PollState, PoolOptions, Store, StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     dialect::Dialect,
-    gate::{DOWN_PROBE, Gate},
+    gate::Gate,
     query::{self, Sql},
     write,
 };
@@ -24,12 +24,17 @@ use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol, parse_p
 pub(crate) struct SqlStore<B: Backend> {
     pool: Pool<B>,
     /// Fails queries fast while the database cannot be reached.
-    gate: Gate,
+    gate: Arc<Gate>,
 }
 
 /// Reads a required UTC time column.
 fn time<B: Backend>(row: &RowOf<B>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
     B::opt_time(row, col)?.ok_or_else(|| null_in(col))
+}
+
+/// Whether `pool` holds its maximum of connections (open or being opened).
+fn pool_is_full<B: Backend>(pool: &Pool<B>) -> bool {
+    pool.size() >= pool.options().get_max_connections()
 }
 
 /// Migrations recorded as failed (MySQL cannot roll DDL back, so sqlx records them).
@@ -165,29 +170,24 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
         Ok(Self {
             pool: B::pool(url, opts)?,
-            gate: Gate::default(),
+            gate: Arc::default(),
         })
     }
 
-    /// Runs `query` unless the database is known to be down and a probe within [`DOWN_PROBE`]
-    /// does not get through (then fails with the probe's error); records the outcome.
+    /// Runs `query` unless the database is known to be down and no probe gets through within
+    /// [`DOWN_PROBE`](super::gate::DOWN_PROBE) (then fails as unreachable); records the outcome.
     async fn gated<T>(
         &self,
         query: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
-        if self.gate.is_down() {
-            let probe = B::fetch_all(&self.pool, prepare::<B>(query::PING.to_owned(), Vec::new()));
-            let Ok(probed) = tokio::time::timeout(DOWN_PROBE, probe).await else {
-                self.gate.set_down();
-                return Err(sqlx::Error::PoolTimedOut);
-            };
-            self.gate.record(&probed, self.pool_full());
-            if let Err(e) = probed
-                && self.gate.is_down()
-            {
-                return Err(e);
-            }
-        }
+        let pool = self.pool.clone();
+        self.gate
+            .admit(move || async move {
+                let ping = prepare::<B>(query::PING.to_owned(), Vec::new());
+                let result = B::fetch_all(&pool, ping).await.map(drop);
+                (result, pool_is_full(&pool))
+            })
+            .await?;
         let done = query.await;
         self.gate.record(&done, self.pool_full());
         done
@@ -195,7 +195,7 @@ impl<B: Backend> SqlStore<B> {
 
     /// Whether the pool holds its maximum of connections (open or being opened).
     fn pool_full(&self) -> bool {
-        self.pool.size() >= self.pool.options().get_max_connections()
+        pool_is_full(&self.pool)
     }
 
     pub(super) async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
@@ -227,14 +227,20 @@ impl<B: Backend> SqlStore<B> {
     /// the adoption steps and change nothing. Looks at the columns, not at the migrations
     /// table, so it holds whatever migrations are added later.
     async fn refuse_design_tables(&self) -> Result<(), StoreError> {
-        let columns = self
-            .fetch_map(B::DIALECT.signal_columns_sql(), |r| {
+        // Not gated: like the migration itself, this may wait the whole acquire timeout.
+        let text = B::DIALECT.signal_columns_sql().to_owned();
+        let rows = B::fetch_all(&self.pool, prepare::<B>(text, Vec::new())).await;
+        self.gate.record(&rows, self.pool_full());
+        let rows = rows?;
+        let columns = rows
+            .iter()
+            .map(|r| {
                 Ok((
                     B::text(r, "t")?.to_lowercase(),
                     B::text(r, "c")?.to_lowercase(),
                 ))
             })
-            .await?;
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let has_table = |t: &str| columns.iter().any(|(ct, _)| ct == t);
         let has = |t: &str, c: &str| columns.iter().any(|(ct, cc)| ct == t && cc == c);
         let missing: Vec<String> = [

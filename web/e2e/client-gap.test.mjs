@@ -6,6 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
+import { io } from "socket.io-client";
 import { SignalgateClient } from "../signalgate-client.js";
 import { freePort, mintToken, quote, sql, sqlTime, startGateway, tempDir, waitFor } from "./harness.mjs";
 
@@ -37,6 +38,19 @@ function recorder(client, variant) {
     },
   };
   return rec;
+}
+
+/** Waits until the gateway's live position of `variant` (a subscribe ack's `seq`) reaches `seq`. */
+async function gatewaySees(url, token, variant, seq) {
+  const socket = io(url, { auth: { token }, transports: ["websocket"] });
+  try {
+    await waitFor(`the gateway at seq ${seq} of ${variant}`, async () => {
+      const ack = await socket.timeout(2000).emitWithAck("subscribe", { variant });
+      return ack?.ok && ack.seq >= seq;
+    }, 10_000, 100);
+  } finally {
+    socket.disconnect();
+  }
 }
 
 /** 1..n */
@@ -72,10 +86,7 @@ describe("the JS helper fills resume gaps over REST with the socket's token", ()
 
     client.socket.disconnect(); // away: the gap is written meanwhile
     writeEvents(db, variant, GAP, "gap");
-    await waitFor("the gateway to see the gap", async () => {
-      const res = await fetch(`${gw.url}/api/events/${variant}?after_seq=${first + GAP - 1}`, { headers: { Authorization: `Bearer ${token}` } });
-      return res.ok && (await res.json()).events.length === 1;
-    }, 10_000);
+    await gatewaySees(gw.url, token, variant, first + GAP);
     client.socket.connect(); // resubscribes with since_seq = first: a truncated ack
 
     await waitFor(`all ${GAP + 1} events`, () => rec.seqs.length >= GAP + 1, 15_000);
@@ -90,6 +101,7 @@ describe("the JS helper fills resume gaps over REST with the socket's token", ()
     const variant = "gap_refused";
     writeSnapshot(db, variant);
     writeEvents(db, variant, GAP, "gap");
+    await gatewaySees(gw.url, token, variant, GAP); // so the subscribe's replay is truncated
     let refusals = 2;
     // The first two gap-fill requests go out without the token: the gateway answers 401.
     const restFetch = (url, init = {}) => {

@@ -14,7 +14,7 @@ use super::cluster::Cluster;
 use crate::common::{
     Backend,
     raw_sio::RawSocket,
-    unique,
+    unique, wait_for,
     writer::{Writer, ev},
 };
 
@@ -37,17 +37,19 @@ async fn same_origin_clients_with_a_token_connect_through_nginx() {
     .expect("mint");
 
     // REST through nginx (location /): the token is honoured.
-    let resp = reqwest::Client::new()
-        .get(format!("{base}/api/snapshot/{v}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "REST through nginx with a token"
-    );
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/snapshot/{v}");
+    wait_for(
+        "the snapshot over REST through nginx",
+        Duration::from_secs(10),
+        || async {
+            let resp = http.get(&url).bearer_auth(&token).send().await.ok()?;
+            (resp.status() == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    let anonymous = http.get(&url).send().await.expect("request");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "auth is on");
 
     // A foreign page is still refused: the same-origin rule did not become "any origin".
     let foreign = RawSocket::connect_from(
