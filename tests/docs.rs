@@ -278,3 +278,20 @@ fn the_doc_parsers_find_what_they_should() {
         "the settings table was not found"
     );
 }
+
+/// The adoption statements the gateway prints when it refuses design-document tables are the
+/// ones docs/schema.md shows, byte for byte.
+#[test]
+fn the_printed_adoption_steps_are_the_documented_ones() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md");
+    let doc = std::fs::read_to_string(path).expect("docs/schema.md");
+    for (name, sql) in [
+        ("mysql", include_str!("../src/store/adopt/mysql.sql")),
+        ("postgres", include_str!("../src/store/adopt/postgres.sql")),
+    ] {
+        assert!(
+            doc.contains(&format!("```sql\n{sql}```")),
+            "docs/schema.md must show src/store/adopt/{name}.sql verbatim"
+        );
+    }
+}

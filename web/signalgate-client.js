@@ -32,7 +32,10 @@
  * @property {(a: Ack) => void} [onAck] after each successful (re)subscribe has been applied
  * @property {(err: Error) => void} [onError] a failed resubscribe or gap fill
  * @property {(gap: {variant:string, fromSeq:?number, toSeq:number}) => void} [onTruncated]
- *   the server's replay was cut short; the client pages the gap over REST
+ *   the server's replay was cut short; the client pages the gap over REST. A failed gap fill
+ *   (`onError` with code `gap_fill_failed`) never moves the position past the gap: nothing
+ *   after the gap is delivered, and the helper resubscribes from the last delivered seq after
+ *   the reconnect backoff, until the gap is filled (a first `subscribe()` resolves then)
  * @property {(r: {variant:string, epoch:string}) => void} [onReset] the variant's history
  *   in the database was replaced (recreated or restored): drop everything shown for it; the
  *   helper has already forgotten its position and resubscribed from scratch
@@ -64,7 +67,9 @@ export class SignalgateClient {
    *   ackTimeoutMs?: number, reconnectDelayMs?: number, reconnectMaxDelayMs?: number,
  *   onShutdown?: (msg: {reconnect: boolean, reason: string}) => void}} [options]
    *   `io`: socket.io's `io` function; `fetch`: for the REST gap fill (default
-   *   `globalThis.fetch`); `restUrl`: REST base if it differs from `url`;
+   *   `globalThis.fetch`; it gets `Authorization: Bearer <token>` when the socket's
+   *   `auth` option, an object or a function as in socket.io, carries a `token`, so REST uses
+   *   the same token as the handshake); `restUrl`: REST base if it differs from `url`;
    *   `reconnectDelayMs` (500) doubling up to `reconnectMaxDelayMs` (10000): the backoff of the
    *   helper's own reconnect after a server-side disconnect, reset by each successful connect.
    */
@@ -161,6 +166,8 @@ export class SignalgateClient {
 
   /** Emits `subscribe` for `sub`; a newer attempt makes older acks stale. */
   _send(sub) {
+    clearTimeout(sub.retryTimer);
+    sub.retryTimer = null;
     const attempt = ++sub.attempt;
     Object.assign(sub, { syncing: true, buffer: [] });
     const req = { variant: sub.variant };
@@ -201,10 +208,18 @@ export class SignalgateClient {
     if (ack.truncated && !ack.reset) {
       call(sub.opts.onTruncated, { variant: sub.variant, fromSeq: sinceSeq, toSeq: ack.seq });
       if (sinceSeq !== undefined) {
-        await this._fillGap(sub, attempt, sinceSeq, ack.seq).catch((err) => call(sub.opts.onError, err));
+        const filled = await this._fillGap(sub, attempt, sinceSeq, ack.seq).then(
+          () => true,
+          (err) => (call(sub.opts.onError, err), false),
+        );
         if (this._stale(sub, attempt)) return;
+        // Neither the ack's events nor the ack's seq may be applied past an unfilled gap:
+        // stay syncing (live events are buffered, then dropped by the resubscribe) and
+        // resubscribe from the last delivered seq.
+        if (!filled) return this._resubscribeLater(sub, attempt);
       }
     }
+    sub.gapRetries = 0;
     for (const ev of bySeq(ack.events)) this._event(sub, ev);
     this._advance(sub, ack.seq); // live events at or below ack.seq were in the ack
     const buffered = bySeq(sub.buffer);
@@ -215,6 +230,28 @@ export class SignalgateClient {
     sub.first = null;
   }
 
+  /** Sends `sub` again after the backoff (unless it went stale, e.g. by a reconnect, meanwhile). */
+  _resubscribeLater(sub, attempt) {
+    const base = this.options.reconnectDelayMs ?? RECONNECT_DELAY_MS;
+    const max = this.options.reconnectMaxDelayMs ?? RECONNECT_MAX_DELAY_MS;
+    sub.gapRetries = (sub.gapRetries ?? 0) + 1;
+    const ms = Math.min(base * 2 ** Math.min(sub.gapRetries - 1, 30), max);
+    clearTimeout(sub.retryTimer);
+    sub.retryTimer = setTimeout(() => {
+      sub.retryTimer = null;
+      // While disconnected the "connect" handler resubscribes instead.
+      if (!this._closed && !this._stale(sub, attempt) && this.socket?.connected) this._send(sub);
+    }, ms);
+  }
+
+  /** The `Authorization` header for REST: the `token` of the socket's `auth` (object or function). */
+  async _authHeaders() {
+    const auth = this.socket?.auth;
+    const payload = typeof auth === "function" ? await new Promise((resolve) => auth(resolve)) : auth;
+    const token = payload?.token;
+    return typeof token === "string" && token ? { Authorization: `Bearer ${token}` } : {};
+  }
+
   /** Pages `GET {url}/api/events/{variant}?after_seq=N` from `fromSeq` until `toSeq` or an empty page. */
   async _fillGap(sub, attempt, fromSeq, toSeq) {
     const fetchFn = this.options.fetch ?? globalThis.fetch;
@@ -222,7 +259,7 @@ export class SignalgateClient {
     while (after < toSeq) {
       const path = `/api/events/${encodeURIComponent(sub.variant)}`;
       const url = `${this._rest}${path}?after_seq=${after}&limit=${PAGE_LIMIT}`;
-      const res = await fetchFn(url);
+      const res = await fetchFn(url, { headers: { Accept: "application/json", ...(await this._authHeaders()) } });
       if (!res.ok) throw toError({ code: "gap_fill_failed", message: `GET ${url}: HTTP ${res.status}` });
       const page = await res.json();
       const events = bySeq(page.events);
@@ -277,6 +314,7 @@ export class SignalgateClient {
     const sub = this._subs.get(variant);
     if (!sub) return { ok: true };
     this._subs.delete(variant);
+    clearTimeout(sub.retryTimer);
     sub.first?.reject(new Error(`unsubscribed from ${variant}`));
     sub.first = null;
     const socket = await this._ready;
@@ -306,7 +344,10 @@ export class SignalgateClient {
     this._closed = true;
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
-    for (const sub of this._subs.values()) sub.first?.reject(new Error("client closed"));
+    for (const sub of this._subs.values()) {
+      clearTimeout(sub.retryTimer);
+      sub.first?.reject(new Error("client closed"));
+    }
     this._subs.clear();
     this.socket?.disconnect();
   }

@@ -94,6 +94,38 @@ impl Dialect {
         self == Self::Sqlite
     }
 
+    /// `(t, c)`: the table and column names of the two signal tables, if they exist.
+    pub fn signal_columns_sql(self) -> &'static str {
+        match self {
+            Self::MySql => {
+                "SELECT CAST(table_name AS CHAR) AS t, CAST(column_name AS CHAR) AS c \
+                 FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name IN ('monitor_signal_snapshot', 'monitor_signal_event')"
+            }
+            Self::Postgres => {
+                "SELECT table_name::text AS t, column_name::text AS c \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name IN ('monitor_signal_snapshot', 'monitor_signal_event')"
+            }
+            Self::Sqlite => {
+                "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+                 JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' \
+                 AND m.name IN ('monitor_signal_snapshot', 'monitor_signal_event')"
+            }
+        }
+    }
+
+    /// The documented statements that give design-document tables the gateway's columns
+    /// (docs/schema.md, "Adopting existing tables"); none are documented for SQLite.
+    pub fn adoption_sql(self) -> Option<&'static str> {
+        match self {
+            Self::MySql => Some(include_str!("adopt/mysql.sql")),
+            Self::Postgres => Some(include_str!("adopt/postgres.sql")),
+            Self::Sqlite => None,
+        }
+    }
+
     /// The embedded migrations.
     pub fn migrator(self) -> &'static Migrator {
         static MYSQL: Migrator = sqlx::migrate!("./migrations/mysql");

@@ -20,6 +20,7 @@
 mod backend;
 mod dialect;
 mod error;
+mod gate;
 mod mysql;
 mod partition;
 mod postgres;

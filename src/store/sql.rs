@@ -1,7 +1,7 @@
 //! The one [`Store`] implementation, generic over the [`Backend`]: every query, row decoder and
 //! the migration bookkeeping are written once here.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,6 +13,8 @@ use super::{
     BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PartitionPrune,
     PartitionReport, PollState, PoolOptions, Store, StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
+    dialect::Dialect,
+    gate::Gate,
     query::{self, Sql},
     write,
 };
@@ -21,11 +23,50 @@ use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol, parse_p
 /// A connection pool of backend `B`.
 pub(crate) struct SqlStore<B: Backend> {
     pool: Pool<B>,
+    /// Fails queries fast while the database cannot be reached.
+    gate: Arc<Gate>,
 }
 
 /// Reads a required UTC time column.
 fn time<B: Backend>(row: &RowOf<B>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
     B::opt_time(row, col)?.ok_or_else(|| null_in(col))
+}
+
+/// Whether `pool` holds its maximum of connections (open or being opened).
+fn pool_is_full<B: Backend>(pool: &Pool<B>) -> bool {
+    pool.size() >= pool.options().get_max_connections()
+}
+
+/// Migrations recorded as failed (MySQL cannot roll DDL back, so sqlx records them).
+const FAILED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE NOT success";
+
+/// The refusal to migrate design-document tables that lack the gateway's `missing` columns.
+fn adoption_refusal(dialect: Dialect, missing: &[String], failed: &[i64]) -> String {
+    let mut head = format!(
+        "the signal tables exist without the gateway's columns ({}): they were created from \
+         the design document and must be adopted before migrating; nothing was changed. See \
+         docs/schema.md, \"Adopting existing tables\".",
+        missing.join(", ")
+    );
+    if !failed.is_empty() {
+        let versions: Vec<String> = failed.iter().map(i64::to_string).collect();
+        head.push_str(&format!(
+            " An earlier attempt left a failed migration record: first run \
+             `DELETE FROM _sqlx_migrations WHERE version IN ({}) AND NOT success;`.",
+            versions.join(", ")
+        ));
+    }
+    match dialect.adoption_sql() {
+        Some(sql) => format!(
+            "{head} With the writers stopped, run these statements on the database:\n\n{}\n\
+             then run `signalgate migrate` (or `serve`) again.",
+            sql.trim_end()
+        ),
+        None => format!(
+            "{head} Add `version BIGINT NOT NULL DEFAULT 1` to monitor_signal_snapshot and \
+             `seq` numbered 1..n per variant to monitor_signal_event, then migrate again."
+        ),
+    }
 }
 
 fn null_in(col: &str) -> sqlx::Error {
@@ -129,15 +170,45 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
         Ok(Self {
             pool: B::pool(url, opts)?,
+            gate: Arc::default(),
         })
     }
 
+    /// Runs `query` unless the database is known to be down and no probe gets through within
+    /// [`DOWN_PROBE`](super::gate::DOWN_PROBE) (then fails as unreachable); records the outcome.
+    async fn gated<T>(
+        &self,
+        query: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let pool = self.pool.clone();
+        self.gate
+            .admit(move || async move {
+                let ping = prepare::<B>(query::PING.to_owned(), Vec::new());
+                let result = B::fetch_all(&pool, ping).await.map(drop);
+                (result, pool_is_full(&pool))
+            })
+            .await?;
+        let done = query.await;
+        self.gate.record(&done, self.pool_full());
+        done
+    }
+
+    /// Whether the pool holds its maximum of connections (open or being opened).
+    fn pool_full(&self) -> bool {
+        pool_is_full(&self.pool)
+    }
+
     pub(super) async fn fetch(&self, sql: Sql) -> Result<Vec<RowOf<B>>, sqlx::Error> {
-        B::fetch_all(&self.pool, prepare::<B>(sql.text, sql.params)).await
+        self.gated(B::fetch_all(&self.pool, prepare::<B>(sql.text, sql.params)))
+            .await
     }
 
     async fn fetch_text(&self, text: &str) -> Result<Vec<RowOf<B>>, sqlx::Error> {
-        B::fetch_all(&self.pool, prepare::<B>(text.to_owned(), Vec::new())).await
+        self.gated(B::fetch_all(
+            &self.pool,
+            prepare::<B>(text.to_owned(), Vec::new()),
+        ))
+        .await
     }
 
     /// Runs a query without parameters and decodes every row with `f`.
@@ -150,8 +221,56 @@ impl<B: Backend> SqlStore<B> {
         Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
     }
 
+    /// Before any migration runs: signal tables created from the design document (without
+    /// the gateway's `version` / `seq`) would make migration `0001` fail half-way (its
+    /// `CREATE TABLE IF NOT EXISTS` keeps them, its triggers need the columns), so refuse with
+    /// the adoption steps and change nothing. Looks at the columns, not at the migrations
+    /// table, so it holds whatever migrations are added later.
+    async fn refuse_design_tables(&self) -> Result<(), StoreError> {
+        // Not gated: like the migration itself, this may wait the whole acquire timeout.
+        let text = B::DIALECT.signal_columns_sql().to_owned();
+        let rows = B::fetch_all(&self.pool, prepare::<B>(text, Vec::new())).await;
+        self.gate.record(&rows, self.pool_full());
+        let rows = rows?;
+        let columns = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    B::text(r, "t")?.to_lowercase(),
+                    B::text(r, "c")?.to_lowercase(),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let has_table = |t: &str| columns.iter().any(|(ct, _)| ct == t);
+        let has = |t: &str, c: &str| columns.iter().any(|(ct, cc)| ct == t && cc == c);
+        let missing: Vec<String> = [
+            ("monitor_signal_snapshot", "version"),
+            ("monitor_signal_event", "seq"),
+        ]
+        .into_iter()
+        .filter(|(t, c)| has_table(t) && !has(t, c))
+        .map(|(t, c)| format!("{t}.{c}"))
+        .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // A failed record left by an earlier gateway's attempt (before this check) would make
+        // the migration refuse even after the adoption steps. No bookkeeping table: none.
+        let failed = self
+            .fetch_map(FAILED_MIGRATIONS, |r| B::int(r, "version"))
+            .await
+            .unwrap_or_default();
+        Err(StoreError::Unsupported(adoption_refusal(
+            B::DIALECT,
+            &missing,
+            &failed,
+        )))
+    }
+
     pub(super) async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
-        Ok(B::execute(&self.pool, prepare::<B>(sql.text, sql.params)).await?)
+        Ok(self
+            .gated(B::execute(&self.pool, prepare::<B>(sql.text, sql.params)))
+            .await?)
     }
 }
 
@@ -163,6 +282,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     #[instrument(skip_all)]
     async fn migrate(&self) -> Result<(), StoreError> {
+        self.refuse_design_tables().await?;
         Ok(B::migrate(&self.pool, B::DIALECT.migrator()).await?)
     }
 

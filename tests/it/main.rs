@@ -1,12 +1,14 @@
 //! Integration tests: the same test bodies against real MariaDB, PostgreSQL and SQLite, through
 //! real HTTP and a real Socket.IO client. Each test gets its own database (`sgt_*`).
 
+mod adopt;
 mod auth;
 mod bars;
 mod cli;
 mod common;
 mod critical_tasks;
 mod gap_fill;
+mod db_down;
 mod group;
 mod hardening;
 mod http_timeouts;

@@ -216,18 +216,63 @@ test("truncated ack: pages the gap over REST before buffered live events", async
   assert.equal(client.lastSeq("v 1"), 18);
 });
 
-test("a failed gap fill is reported and the live stream goes on", async () => {
-  const fetch = async () => ({ ok: false, status: 503, json: async () => ({}) });
-  const { client, socket } = setup({ fetch });
+test("a failed gap fill never moves the position past the gap: it resubscribes from there", async (t) => {
+  fakeTimeouts(t);
+  let failures = 1;
+  const urls = [];
+  const fetch = async (url) => {
+    urls.push(url);
+    if (failures-- > 0) return { ok: false, status: 503, json: async () => ({}) };
+    const after = Number(new URL(url).searchParams.get("after_seq"));
+    const events = [];
+    for (let s = after + 1; s <= 10; s++) events.push(ev(s)); // 10 was written meanwhile
+    return { ok: true, status: 200, json: async () => ({ events, next_after_seq: 10 }) };
+  };
+  const { client, socket } = setup({ fetch, reconnectDelayMs: 100 });
   socket.connect();
   const seen = [];
   const errors = [];
+  let resolved = false;
   const done = client.subscribe("v1", { sinceSeq: 1, onEvent: (e) => seen.push(e.seq), onError: (e) => errors.push(e) });
-  (await socket.nth("subscribe", 1)).ack(okAck(9, [ev(9)], { truncated: true }));
-  await done;
-  assert.equal(errors.length, 1);
+  done.then(() => (resolved = true));
+  (await socket.nth("subscribe", 1)).ack(okAck(9, [ev(2), ev(3)], { truncated: true }));
+  await until(() => errors.length === 1);
   assert.equal(errors[0].code, "gap_fill_failed");
-  assert.deepEqual(seen, [9]);
+  socket.push("event_new", ev(10)); // live after the unfilled gap: not delivered
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(seen, [], "nothing after an unfilled gap is delivered");
+  assert.equal(client.lastSeq("v1"), 1, "the position stays before the gap");
+  assert.equal(resolved, false);
+  assert.equal(socket.sent.filter((s) => s.event === "subscribe").length, 1, "no resubscribe before the backoff");
+  t.mock.timers.tick(100);
+  const again = await socket.nth("subscribe", 2);
+  assert.deepEqual(again.data, { variant: "v1", since_seq: 1 });
+  again.ack(okAck(10, [ev(2), ev(3)], { truncated: true }));
+  socket.push("event_new", ev(11));
+  await done;
+  assert.deepEqual(urls.map((u) => new URL(u).searchParams.get("after_seq")), ["1", "1"]);
+  assert.deepEqual(seen, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "each seq once, in order");
+  assert.equal(client.lastSeq("v1"), 11);
+  assert.equal(errors.length, 1);
+});
+
+test("the gap fill sends the socket's token (auth object or function) as a bearer header", async () => {
+  for (const auth of [{ token: "t0k" }, (cb) => cb({ token: "t0k" }), {}]) {
+    const headers = [];
+    const fetch = async (url, init) => {
+      headers.push(init?.headers ?? {});
+      return { ok: true, status: 200, json: async () => ({ events: [ev(2)], next_after_seq: 2 }) };
+    };
+    const { client, socket } = setup({ fetch, socketOptions: { auth } });
+    socket.auth = auth; // socket.io-client keeps the auth option on the socket
+    socket.connect();
+    const done = client.subscribe("v1", { sinceSeq: 1 });
+    (await socket.nth("subscribe", 1)).ack(okAck(2, [], { truncated: true }));
+    await done;
+    const expected = typeof auth === "function" || auth.token ? "Bearer t0k" : undefined;
+    assert.equal(headers[0].Authorization, expected);
+    client.close();
+  }
 });
 
 test("a refused subscribe rejects with the server's code and can be retried", async () => {

@@ -22,7 +22,13 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on an ephemeral port and forwards to `target` (host:port).
     pub async fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::start_at("127.0.0.1:0", target).await
+    }
+
+    /// Listens on `listen` (host:port, e.g. a port a gateway was already pointed at while
+    /// nothing listened there) and forwards to `target`.
+    pub async fn start_at(listen: &str, target: String) -> Self {
+        let listener = TcpListener::bind(listen).await.expect("bind proxy");
         let addr = listener.local_addr().expect("addr").to_string();
         let up = Arc::new(AtomicBool::new(true));
         let (kill, _) = watch::channel(0u64);

@@ -16,6 +16,7 @@
 
 mod bars;
 mod cluster;
+mod nginx_auth;
 mod retention;
 
 use std::{
