@@ -84,7 +84,12 @@ pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
         let clients = sizes(scenario, opts).clients;
         Setup::start_group(opts, &label, opts.instances, clients).await?
     } else {
-        Setup::start(opts, &label).await?
+        Setup::start(
+            opts,
+            &label,
+            scenario == Scenario::Spread || opts.count_statements,
+        )
+        .await?
     };
     // Ctrl-C or SIGTERM: stop the servers and drop the database before exiting.
     let result = tokio::select! {
@@ -162,6 +167,7 @@ async fn body(
     let bar = setup::bar(opts, None, &name_of(scenario));
     let helpers_before = setup.group.as_ref().map(Cluster::helpers);
     let started_us = now_us();
+    let counts0 = Counts::take(setup, &target.url).await;
     let sampler = Sampler::start(pids, totals.clone(), wtotals.clone(), bar.clone());
     let write = |plan| {
         writer::run(
@@ -204,6 +210,7 @@ async fn body(
     .await;
     let cpu_s = sampler.cpu();
     let timeline = sampler.stop();
+    let statements = Counts::take(setup, &target.url).await.since(&counts0);
     let helpers = match (helpers_before, setup.group.as_ref()) {
         (Some(a), Some(c)) => Some(group::helper_cpu(a, c.helpers())),
         _ => None,
@@ -235,7 +242,7 @@ async fn body(
         ..RunReport::new(
             label,
             &name_of(scenario),
-            opts,
+            opts.server,
             setup.db.as_ref(),
             json!({"opts": opts, "clients": sz.clients, "variants": sz.variants, "rate": sz.rate, "writers": sz.writers, "seconds": sz.seconds}),
         )
@@ -273,6 +280,9 @@ async fn body(
         r.extra = json!({});
     }
     r.extra["drain"] = json!(drained);
+    if !statements.is_null() {
+        r.extra["statements"] = statements;
+    }
     if let Some(h) = helpers {
         r.extra["instances"] = json!(opts.instances);
         r.extra["sockets_per_instance"] = json!(sockets);
@@ -298,6 +308,46 @@ async fn body(
     }
     judge(&mut r, opts, clients.failures, clients.first_error);
     Ok(r)
+}
+
+/// The server's statement counts at one moment: the counting proxy's and the gateway's own
+/// poll metric (each when available).
+pub(super) struct Counts {
+    at: std::time::Instant,
+    proxy: Option<u64>,
+    metric: Option<f64>,
+}
+
+impl Counts {
+    /// Reads both counters now.
+    pub(super) async fn take(setup: &Setup, url: &str) -> Self {
+        let metric = crate::stmtcount::metric_total(url, crate::stmtcount::POLL_STATEMENTS_METRIC).await;
+        Self {
+            at: std::time::Instant::now(),
+            proxy: setup.statements(),
+            metric,
+        }
+    }
+
+    /// Statements and statements/s since `before` (`null` when nothing was counted).
+    pub(super) fn since(&self, before: &Self) -> serde_json::Value {
+        let s = self.at.duration_since(before.at).as_secs_f64().max(1e-9);
+        let mut v = json!({});
+        if let (Some(a), Some(b)) = (before.proxy, self.proxy) {
+            v["count"] = json!(b - a);
+            v["seconds"] = json!(s);
+            v["per_s"] = json!((b - a) as f64 / s);
+            v["source"] = json!("counting proxy (COM_QUERY/COM_STMT_EXECUTE, Q/E messages)");
+        }
+        if let (Some(a), Some(b)) = (before.metric, self.metric) {
+            v["poll_metric_per_s"] = json!((b - a) / s);
+        }
+        if v.as_object().is_some_and(serde_json::Map::is_empty) {
+            serde_json::Value::Null
+        } else {
+            v
+        }
+    }
 }
 
 fn name_of(s: Scenario) -> String {
