@@ -83,7 +83,7 @@ make_db() { # backend schema: creates the database, applies the schema, sets $ma
         if [[ $schema == plain ]]; then
             "$LOADTEST_BIN" seed-ddl postgres | psql "$PG/$name" -qAt -v ON_ERROR_STOP=1 >/dev/null
         else
-            "$SIGNALGATE_BIN" migrate --database-url "$PG/$name" >/dev/null
+            "$SIGNALGATE_BIN" migrate --database-url "$PG/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
         fi
     else
         my_cli -e "CREATE DATABASE $name"
@@ -91,7 +91,7 @@ make_db() { # backend schema: creates the database, applies the schema, sets $ma
         if [[ $schema == plain ]]; then
             "$LOADTEST_BIN" seed-ddl mysql | my_cli "$name"
         else
-            "$SIGNALGATE_BIN" migrate --database-url "${MY%/}/$name" >/dev/null
+            "$SIGNALGATE_BIN" migrate --database-url "${MY%/}/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
         fi
     fi
     made=$name

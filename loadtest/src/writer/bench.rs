@@ -116,7 +116,7 @@ struct Mine {
 macro_rules! one_commit {
     ($conn:expr, $op:expr, $variant:expr, $inst:expr, $key:expr, $event:expr, $snap:expr, $now:expr) => {async {
         let payload = format!(
-            r#"{{"n":{},"t_us":{},"signal_type":"buy","price":3612.5,"reason":"td9 exhaustion","td_count":9}}"#,
+            r#"{{"k":"{}","t_us":{},"signal_type":"buy","price":3612.5,"reason":"td9 exhaustion","td_count":9}}"#,
             $key,
             crate::now_us()
         );
