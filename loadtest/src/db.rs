@@ -167,7 +167,10 @@ impl ScratchDb {
             let mut c = sqlx::PgConnection::connect(&self.url).await?;
             sqlx::query_as(SQL).fetch_all(&mut c).await?
         };
-        Ok(rows.into_iter().map(|(v, d)| format!("{v:04} {d}")).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(v, d)| format!("{v:04} {d}"))
+            .collect())
     }
 
     /// Drops the database (best effort).

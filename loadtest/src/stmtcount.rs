@@ -200,9 +200,8 @@ impl Parser {
                 // 3-byte little-endian payload length, sequence id, first payload byte
                 let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
                 let command = h[3] == 0 && len > 0;
-                found += u64::from(
-                    command && (h[4] == MY_COM_QUERY || h[4] == MY_COM_STMT_EXECUTE),
-                );
+                found +=
+                    u64::from(command && (h[4] == MY_COM_QUERY || h[4] == MY_COM_STMT_EXECUTE));
                 // The command byte was part of the payload (an empty payload has none: rewind).
                 if len == 0 {
                     self.head.push(h[4]);
@@ -260,7 +259,10 @@ mod tests {
     #[test]
     fn urls_point_at_the_proxy_and_keep_user_and_database() {
         let (h, hp, p) = split_url("mysql://root:pw@127.0.0.1:3306/sgt_x?a=b").expect("url");
-        assert_eq!((h.as_str(), hp.as_str(), p.as_str()), ("mysql://root:pw@", "127.0.0.1:3306", "/sgt_x?a=b"));
+        assert_eq!(
+            (h.as_str(), hp.as_str(), p.as_str()),
+            ("mysql://root:pw@", "127.0.0.1:3306", "/sgt_x?a=b")
+        );
         let (_, hp, p) = split_url("postgres://postgres@localhost/db").expect("url");
         assert_eq!((hp.as_str(), p.as_str()), ("localhost:5432", "/db"));
     }
@@ -269,14 +271,25 @@ mod tests {
     fn counts_statements_split_anywhere_in_the_stream() {
         // PostgreSQL: Parse, Bind, Execute, Sync, then a simple Query.
         let mut pg = Vec::new();
-        for (t, body) in [(b'P', &b"xx"[..]), (b'B', b"y"), (b'E', b"\0\0\0\0\0"), (b'S', b""), (b'Q', b"SELECT 1\0")] {
+        for (t, body) in [
+            (b'P', &b"xx"[..]),
+            (b'B', b"y"),
+            (b'E', b"\0\0\0\0\0"),
+            (b'S', b""),
+            (b'Q', b"SELECT 1\0"),
+        ] {
             pg.push(t);
             pg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
             pg.extend_from_slice(body);
         }
         // MySQL: COM_QUERY, COM_STMT_PREPARE (0x16), COM_STMT_EXECUTE, COM_PING (0x0e).
         let mut my = Vec::new();
-        for payload in [&b"\x03SELECT 1"[..], b"\x16SELECT ?", b"\x17\x01\0\0\0", b"\x0e"] {
+        for payload in [
+            &b"\x03SELECT 1"[..],
+            b"\x16SELECT ?",
+            b"\x17\x01\0\0\0",
+            b"\x0e",
+        ] {
             let n = payload.len();
             my.extend_from_slice(&[n as u8, (n >> 8) as u8, (n >> 16) as u8, 0]);
             my.extend_from_slice(payload);

@@ -83,7 +83,11 @@ async fn smoke_group_leader_kill_mariadb_loses_nothing() {
 async fn smoke_writers_cells_on_both_schemas_and_backends() {
     for db in [common::mysql(), common::postgres()] {
         let mut o = common::opts(&db);
-        o.cells = vec!["insert-2w-1v".into(), "tx10-1w-1v".into(), "upsert-2w-2v".into()];
+        o.cells = vec![
+            "insert-2w-1v".into(),
+            "tx10-1w-1v".into(),
+            "upsert-2w-2v".into(),
+        ];
         (o.seconds, o.rounds) = (Some(0.3), 2);
         let r = scenario::run(Scenario::Writers, &o)
             .await
@@ -95,7 +99,10 @@ async fn smoke_writers_cells_on_both_schemas_and_backends() {
         for c in cells {
             let rounds = c["rounds"].as_array().expect("rounds");
             assert_eq!(rounds.len(), 2, "{c}");
-            assert_ne!(rounds[0]["first"], rounds[1]["first"], "alternating order: {c}");
+            assert_ne!(
+                rounds[0]["first"], rounds[1]["first"],
+                "alternating order: {c}"
+            );
             for side in ["plain", "gateway"] {
                 for round in rounds {
                     assert!(round[side]["commits"].as_u64() > Some(0), "{side}: {c}");
@@ -125,7 +132,9 @@ async fn smoke_idle_variants_counts_the_gateways_statements() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     let q = &r.extra["quiet"];
     assert_eq!(q["variants"], 300);
-    let per_s = q["statements"]["per_s"].as_f64().expect("statements counted");
+    let per_s = q["statements"]["per_s"]
+        .as_f64()
+        .expect("statements counted");
     // The gateway polls at least every idle interval (100 ms by default): ≥ 1 statement/s.
     assert!(per_s >= 1.0, "{q}");
     assert!(q["rss_kb"].as_u64() > Some(0), "{q}");

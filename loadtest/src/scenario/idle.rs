@@ -64,10 +64,10 @@ async fn body(opts: &Opts, label: &str, setup: &mut Setup) -> anyhow::Result<Run
     {
         seed(&db.url, opts.idle_variants).await?;
     }
-    tokio::time::sleep(SETTLE).await;
     let quiet = if opts.idle_window > 0.0 {
         quiet_window(opts, setup, pid, &target.url).await
     } else {
+        tokio::time::sleep(SETTLE).await;
         serde_json::Value::Null
     };
     let before = server::sample(pid).unwrap_or_default();
@@ -151,20 +151,35 @@ async fn body(opts: &Opts, label: &str, setup: &mut Setup) -> anyhow::Result<Run
 }
 
 /// CPU, RSS and statements/s of the server over `--idle-window` seconds, nobody connected and
-/// nothing written.
+/// nothing written, after `--idle-settle` seconds for it to read the seeded rows; every second's
+/// statements and CPU also go into `series` (a server still catching up shows as a slope).
 async fn quiet_window(opts: &Opts, setup: &Setup, pid: u32, url: &str) -> serde_json::Value {
+    // Measurement pauses, not synchronisation: the server is left alone for them.
+    tokio::time::sleep(Duration::from_secs_f64(opts.idle_settle)).await;
     let c0 = Counts::take(setup, url).await;
     let s0 = server::sample(pid).unwrap_or_default();
-    // A measurement window, not a synchronisation: the server is left alone for it.
-    tokio::time::sleep(Duration::from_secs_f64(opts.idle_window)).await;
+    let (mut series, mut last, mut last_cpu) = (Vec::new(), setup.statements(), s0.cpu_s);
+    let end = std::time::Instant::now() + Duration::from_secs_f64(opts.idle_window);
+    while std::time::Instant::now() < end {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        let (now, cpu) = (setup.statements(), server::sample(pid).map_or(last_cpu, |s| s.cpu_s));
+        series.push(json!({
+            "statements": now.zip(last).map(|(a, b)| a - b),
+            "cpu_s": cpu - last_cpu,
+        }));
+        (last, last_cpu) = (now, cpu);
+    }
     let s1 = server::sample(pid).unwrap_or_default();
     let counts = Counts::take(setup, url).await.since(&c0);
     let v = json!({
         "variants": opts.idle_variants,
+        "settle_s": opts.idle_settle,
         "window_s": opts.idle_window,
         "cpu_pct": 100.0 * (s1.cpu_s - s0.cpu_s) / opts.idle_window,
         "rss_kb": s1.rss_kb,
         "statements": counts,
+        "series": series,
     });
     if !opts.quiet {
         eprintln!("idle, {} variants, no clients: {v}", opts.idle_variants);
@@ -179,7 +194,11 @@ const SEED_BATCH: usize = 500;
 async fn seed(url: &str, n: usize) -> anyhow::Result<()> {
     use sqlx::Connection;
     let pg = url.starts_with("postgres");
-    let (now, json) = if pg { ("now()", "::jsonb") } else { ("NOW(6)", "") };
+    let (now, json) = if pg {
+        ("now()", "::jsonb")
+    } else {
+        ("NOW(6)", "")
+    };
     let run = setup::run_id();
     let mut stmts = Vec::new();
     for start in (0..n).step_by(SEED_BATCH) {
@@ -198,12 +217,16 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<()> {
     if pg {
         let mut c = sqlx::PgConnection::connect(url).await?;
         for s in stmts {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s)).execute(&mut c).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s))
+                .execute(&mut c)
+                .await?;
         }
     } else {
         let mut c = sqlx::MySqlConnection::connect(url).await?;
         for s in stmts {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s)).execute(&mut c).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s))
+                .execute(&mut c)
+                .await?;
         }
     }
     Ok(())

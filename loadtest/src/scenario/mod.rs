@@ -118,6 +118,9 @@ pub struct Opts {
     /// starts (e.g. 10000: what a poll costs with many variants and no writes).
     #[arg(long, default_value_t = 0)]
     pub idle_variants: usize,
+    /// Idle: seconds the server gets to read the seeded variants before the quiet window.
+    #[arg(long, default_value_t = 3.0)]
+    pub idle_settle: f64,
     /// Idle: seconds over which CPU, RSS and statements/s of the idle server are measured
     /// before any client connects (0 = skip).
     #[arg(long, default_value_t = 10.0)]

@@ -6,10 +6,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::Ordering,
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 

@@ -321,7 +321,8 @@ pub(super) struct Counts {
 impl Counts {
     /// Reads both counters now.
     pub(super) async fn take(setup: &Setup, url: &str) -> Self {
-        let metric = crate::stmtcount::metric_total(url, crate::stmtcount::POLL_STATEMENTS_METRIC).await;
+        let metric =
+            crate::stmtcount::metric_total(url, crate::stmtcount::POLL_STATEMENTS_METRIC).await;
         Self {
             at: std::time::Instant::now(),
             proxy: setup.statements(),

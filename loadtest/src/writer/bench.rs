@@ -59,7 +59,11 @@ impl Cell {
 
     /// Parses [`Cell::name`].
     pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let bad = || anyhow::anyhow!("cell {s:?}: expected OP-<N>w-<M>v with OP insert, tx10 or upsert, e.g. insert-8w-1v");
+        let bad = || {
+            anyhow::anyhow!(
+                "cell {s:?}: expected OP-<N>w-<M>v with OP insert, tx10 or upsert, e.g. insert-8w-1v"
+            )
+        };
         let mut parts = s.split('-');
         let op = match parts.next() {
             Some("insert") => Op::Insert,
@@ -258,7 +262,13 @@ mod tests {
         for s in ["insert-8w-1v", "tx10-8w-8v", "upsert-1w-1v"] {
             assert_eq!(Cell::parse(s).expect("parses").name(), s);
         }
-        for s in ["insert-8w", "delete-1w-1v", "insert-0w-1v", "insert-1w-1v-x", "insert-aw-1v"] {
+        for s in [
+            "insert-8w",
+            "delete-1w-1v",
+            "insert-0w-1v",
+            "insert-1w-1v-x",
+            "insert-aw-1v",
+        ] {
             let e = Cell::parse(s).expect_err(s).to_string();
             assert!(e.contains("OP-<N>w-<M>v"), "{e}");
         }
