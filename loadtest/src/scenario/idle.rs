@@ -163,7 +163,10 @@ async fn quiet_window(opts: &Opts, setup: &Setup, pid: u32, url: &str) -> serde_
     while std::time::Instant::now() < end {
         let left = end.saturating_duration_since(std::time::Instant::now());
         tokio::time::sleep(left.min(Duration::from_secs(1))).await;
-        let (now, cpu) = (setup.statements(), server::sample(pid).map_or(last_cpu, |s| s.cpu_s));
+        let (now, cpu) = (
+            setup.statements(),
+            server::sample(pid).map_or(last_cpu, |s| s.cpu_s),
+        );
         series.push(json!({
             "statements": now.zip(last).map(|(a, b)| a - b),
             "cpu_s": cpu - last_cpu,
