@@ -13,8 +13,9 @@ use tokio::sync::watch;
 
 use super::{
     Opts,
+    sampler::Counts,
     setup::{self, Setup},
-    traffic::{Counts, label},
+    traffic::label,
 };
 use crate::{
     client::{Target, Totals},

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::{
     Opts, Scenario, group,
     group::sample_sum,
-    sampler::Sampler,
+    sampler::{Counts, Sampler},
     setup::{self, Setup},
 };
 use crate::{
@@ -308,47 +308,6 @@ async fn body(
     }
     judge(&mut r, opts, clients.failures, clients.first_error);
     Ok(r)
-}
-
-/// The server's statement counts at one moment: the counting proxy's and the gateway's own
-/// poll metric (each when available).
-pub(super) struct Counts {
-    at: std::time::Instant,
-    proxy: Option<u64>,
-    metric: Option<f64>,
-}
-
-impl Counts {
-    /// Reads both counters now.
-    pub(super) async fn take(setup: &Setup, url: &str) -> Self {
-        let metric =
-            crate::stmtcount::metric_total(url, crate::stmtcount::POLL_STATEMENTS_METRIC).await;
-        Self {
-            at: std::time::Instant::now(),
-            proxy: setup.statements(),
-            metric,
-        }
-    }
-
-    /// Statements and statements/s since `before` (`null` when nothing was counted).
-    pub(super) fn since(&self, before: &Self) -> serde_json::Value {
-        let s = self.at.duration_since(before.at).as_secs_f64().max(1e-9);
-        let mut v = json!({});
-        if let (Some(a), Some(b)) = (before.proxy, self.proxy) {
-            v["count"] = json!(b - a);
-            v["seconds"] = json!(s);
-            v["per_s"] = json!((b - a) as f64 / s);
-            v["source"] = json!("counting proxy (COM_QUERY/COM_STMT_EXECUTE, Q/E messages)");
-        }
-        if let (Some(a), Some(b)) = (before.metric, self.metric) {
-            v["poll_metric_per_s"] = json!((b - a) / s);
-        }
-        if v.as_object().is_some_and(serde_json::Map::is_empty) {
-            serde_json::Value::Null
-        } else {
-            v
-        }
-    }
 }
 
 fn name_of(s: Scenario) -> String {
