@@ -76,6 +76,15 @@ pub fn seed_ddl(migration: &str) -> Vec<String> {
     out
 }
 
+/// [`seed_ddl`] of the gateway's migration 0001 for `mysql` (also `mariadb`) or `postgres`.
+pub fn seed_ddl_for(backend: &str) -> anyhow::Result<Vec<String>> {
+    match backend {
+        "mysql" | "mariadb" => Ok(seed_ddl(MYSQL_0001)),
+        "postgres" | "postgresql" => Ok(seed_ddl(POSTGRES_0001)),
+        _ => bail!("expected mysql or postgres, got {backend}"),
+    }
+}
+
 /// A fresh name `sgt_lt<random>` (`scripts/test.sh` drops leftover `sgt_*` databases).
 /// `LOADTEST_DB_PREFIX` replaces `sgt_lt`: on a machine where other people run the test suite,
 /// its clean-up would drop a benchmark's database mid-run.
@@ -145,6 +154,23 @@ impl ScratchDb {
             }
         }
         Ok(())
+    }
+
+    /// The gateway migrations applied to this database (`version description` from sqlx's
+    /// `_sqlx_migrations`, oldest first).
+    pub async fn migrations(&self) -> anyhow::Result<Vec<String>> {
+        const SQL: &str = "SELECT version, description FROM _sqlx_migrations ORDER BY version";
+        let rows: Vec<(i64, String)> = if backend(&self.server)? == "mysql" {
+            let mut c = sqlx::MySqlConnection::connect(&self.url).await?;
+            sqlx::query_as(SQL).fetch_all(&mut c).await?
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await?;
+            sqlx::query_as(SQL).fetch_all(&mut c).await?
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(v, d)| format!("{v:04} {d}"))
+            .collect())
     }
 
     /// Drops the database (best effort).

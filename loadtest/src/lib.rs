@@ -15,6 +15,8 @@
 //! - [`server`]: starting and stopping the server under test, `/proc` sampling;
 //! - [`cluster`]: the `group` scenario's private Redis, instances and nginx;
 //! - [`scenario`]: `idle`, `fanout`, `spread`, `burst`, `resume`, `writers`, `group`;
+//! - [`stmtcount`]: a counting proxy between the server under test and its database
+//!   (statements per second, attributed to that server only);
 //! - [`report`]: the JSON report and the self-contained HTML report.
 
 pub mod client;
@@ -25,6 +27,7 @@ pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod sio;
+pub mod stmtcount;
 pub mod writer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,4 +38,15 @@ pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A unique run id (microseconds since the epoch and a process-wide counter): event keys stay
+/// unique across runs on one database.
+pub fn run_id() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{:x}{}",
+        now_us(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }

@@ -44,6 +44,12 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Print the design document's plain tables (the seed schema the peers and the `writers`
+    /// scenario's plain side use) as SQL for `mysql` or `postgres`, one statement per `;`.
+    SeedDdl {
+        /// `mysql` or `postgres`.
+        backend: String,
+    },
     /// Print JSON reports as a Markdown table (ratios to the first one).
     Table {
         /// JSON reports written by `run`.
@@ -70,6 +76,11 @@ async fn main() -> anyhow::Result<()> {
             let runs = report::load(&files)?;
             std::fs::write(&out, report::render(&runs))?;
             println!("wrote {}", out.display());
+        }
+        Cmd::SeedDdl { backend } => {
+            for stmt in signalgate_loadtest::db::seed_ddl_for(&backend)? {
+                println!("{stmt};");
+            }
         }
         Cmd::Table { files } => print!("{}", report::markdown(&report::load(&files)?)),
     }

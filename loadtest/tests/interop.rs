@@ -32,7 +32,7 @@ fn first(p: Payload) -> Value {
 #[tokio::test]
 async fn lean_client_sees_what_the_official_client_sees() {
     let opts = common::opts(&common::postgres());
-    let setup = Setup::start(&opts, "interop")
+    let setup = Setup::start(&opts, "interop", false)
         .await
         .expect("gateway starts");
     let url = setup.server().expect("running").url.clone();

@@ -76,3 +76,66 @@ async fn smoke_group_leader_kill_mariadb_loses_nothing() {
         "the killed instance's clients resumed elsewhere"
     );
 }
+
+/// The `writers` cells on both backends, tiny durations: every cell commits on the plain and on
+/// the gateway's schema, the report has medians, ratios, the table and the gateway migrations.
+#[tokio::test]
+async fn smoke_writers_cells_on_both_schemas_and_backends() {
+    for db in [common::mysql(), common::postgres()] {
+        let mut o = common::opts(&db);
+        o.cells = vec![
+            "insert-2w-1v".into(),
+            "tx10-1w-1v".into(),
+            "upsert-2w-2v".into(),
+        ];
+        (o.seconds, o.rounds) = (Some(0.3), 2);
+        let r = scenario::run(Scenario::Writers, &o)
+            .await
+            .expect("writers runs");
+        println!("{}", r.summary());
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let cells = r.extra["cells"].as_array().expect("cells");
+        assert_eq!(cells.len(), 3);
+        for c in cells {
+            let rounds = c["rounds"].as_array().expect("rounds");
+            assert_eq!(rounds.len(), 2, "{c}");
+            assert_ne!(
+                rounds[0]["first"], rounds[1]["first"],
+                "alternating order: {c}"
+            );
+            for side in ["plain", "gateway"] {
+                for round in rounds {
+                    assert!(round[side]["commits"].as_u64() > Some(0), "{side}: {c}");
+                }
+            }
+            assert!(c["ratio"].as_f64() > Some(0.0), "{c}");
+            assert!(c["gateway_p99_ms"].as_f64() > Some(0.0), "{c}");
+        }
+        let table = r.extra["table"].as_str().expect("table");
+        assert!(table.contains("| tx10-1w-1v | 1 / 1 | 10 |"), "{table}");
+        assert!(
+            !r.extra["gateway_migrations"]
+                .as_array()
+                .expect("migrations")
+                .is_empty()
+        );
+    }
+}
+
+/// `idle` with seeded variants and no clients: the counting proxy sees the gateway poll.
+#[tokio::test]
+async fn smoke_idle_variants_counts_the_gateways_statements() {
+    let mut o = common::opts(&common::mysql());
+    (o.idle_variants, o.idle_window, o.clients) = (300, 1.0, Some(0));
+    let r = scenario::run(Scenario::Idle, &o).await.expect("idle runs");
+    println!("{}", r.summary());
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let q = &r.extra["quiet"];
+    assert_eq!(q["variants"], 300);
+    let per_s = q["statements"]["per_s"]
+        .as_f64()
+        .expect("statements counted");
+    // The gateway polls at least every idle interval (100 ms by default): ≥ 1 statement/s.
+    assert!(per_s >= 1.0, "{q}");
+    assert!(q["rss_kb"].as_u64() > Some(0), "{q}");
+}

@@ -75,7 +75,7 @@ impl Cluster {
             dir: dir.to_owned(),
         };
         let redis_url = c.redis.as_ref().map(redis::Redis::url).unwrap_or_default();
-        let group = format!("lt-{}", crate::scenario::setup::run_id());
+        let group = format!("lt-{}", crate::run_id());
         for i in 0..n.max(1) {
             let mut s = spec.clone();
             s.env = match spec.kind {

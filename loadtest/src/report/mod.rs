@@ -146,11 +146,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// An empty report of `scenario` run with `opts` (on `db`, when the server used one).
+    /// An empty report of `scenario` run against `server` (on `db`, when the server used one).
     pub fn new(
         label: &str,
         scenario: &str,
-        opts: &crate::scenario::Opts,
+        server: crate::server::Kind,
         db: Option<&crate::db::ScratchDb>,
         params: serde_json::Value,
     ) -> Self {
@@ -160,7 +160,7 @@ impl RunReport {
         Self {
             label: label.to_owned(),
             scenario: scenario.to_owned(),
-            server: format!("{:?}", opts.server).to_lowercase(),
+            server: format!("{server:?}").to_lowercase(),
             backend: backend.to_owned(),
             started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             params,
@@ -205,7 +205,9 @@ impl RunReport {
         if let Some(r) = self.rss_per_connection_kb {
             s += &format!("; RSS {:.1} KB per connection", r);
         }
-        if !self.extra.is_null() {
+        if let Some(table) = self.extra.get("table").and_then(serde_json::Value::as_str) {
+            s += &format!("\n{table}");
+        } else if !self.extra.is_null() {
             s += &format!("\n  {}", self.extra);
         }
         for f in &self.failures {
@@ -218,6 +220,14 @@ impl RunReport {
 /// A Markdown table of `runs` (what BENCHMARKS.md shows), with each figure's ratio to the first
 /// run's where it makes sense.
 pub fn markdown(runs: &[RunReport]) -> String {
+    // Scenarios with a table of their own (`writers`) print it instead.
+    let own: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.extra.get("table").and_then(serde_json::Value::as_str))
+        .collect();
+    if !own.is_empty() && own.len() == runs.len() {
+        return own.join("\n");
+    }
     let f = |v: Option<f64>, d: usize| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.d$}"));
     let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
         (Some(v), Some(b)) if b > 0.0 => match v / b {

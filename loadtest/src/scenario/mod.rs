@@ -111,6 +111,30 @@ pub struct Opts {
     /// the writing.
     #[arg(long)]
     pub kill_leader_at: Option<f64>,
+    /// Count the server's statements through a proxy (always on in `spread` and `idle`).
+    #[arg(long)]
+    pub count_statements: bool,
+    /// Idle: variants with one snapshot row and one event each, written before the server
+    /// starts (e.g. 10000: what a poll costs with many variants and no writes).
+    #[arg(long, default_value_t = 0)]
+    pub idle_variants: usize,
+    /// Idle: seconds the server gets to read the seeded variants before the quiet window.
+    #[arg(long, default_value_t = 3.0)]
+    pub idle_settle: f64,
+    /// Idle: seconds over which CPU, RSS and statements/s of the idle server are measured
+    /// before any client connects (0 = skip).
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_window: f64,
+    /// Writers: the cells to measure (comma-separated `OP-<N>w-<M>v`, OP insert, tx10 or upsert).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "insert-8w-1v,insert-8w-8v,insert-1w-1v,tx10-8w-8v,upsert-8w-8v"
+    )]
+    pub cells: Vec<String>,
+    /// Writers: rounds per cell, alternating which schema goes first (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Seconds to wait for stragglers after the writers stop.
     #[arg(long, default_value_t = 20.0)]
     pub drain: f64,

@@ -1,3 +1,5 @@
+//! [`Counts`]: the server's statement counts (counting proxy, poll metric) at one moment.
+//!
 //! The sampler: every 500 ms it records delivered and committed events per second, the server's
 //! CPU (percent of one core, from `/proc/<pid>/stat`), its RSS, the connected clients and the
 //! largest latency seen in the interval into the run's timeline, accumulates CPU seconds across
@@ -123,4 +125,46 @@ impl Sampler {
 
 fn pid_cpu(pid: u32) -> f64 {
     server::sample(pid).map_or(0.0, |s| s.cpu_s)
+}
+
+/// The server's statement counts at one moment: the counting proxy's and the gateway's own
+/// poll metric (each when available).
+pub struct Counts {
+    at: std::time::Instant,
+    proxy: Option<u64>,
+    metric: Option<f64>,
+}
+
+impl Counts {
+    /// Reads both counters now.
+    pub async fn take(setup: &super::setup::Setup, url: &str) -> Self {
+        let metric =
+            crate::stmtcount::metric_total(url, crate::stmtcount::POLL_STATEMENTS_METRIC).await;
+        Self {
+            at: std::time::Instant::now(),
+            proxy: setup.statements(),
+            metric,
+        }
+    }
+
+    /// Statements and statements/s since `before` (`null` when nothing was counted).
+    pub fn since(&self, before: &Self) -> serde_json::Value {
+        let s = self.at.duration_since(before.at).as_secs_f64().max(1e-9);
+        let mut v = serde_json::json!({});
+        if let (Some(a), Some(b)) = (before.proxy, self.proxy) {
+            v["count"] = serde_json::json!(b - a);
+            v["seconds"] = serde_json::json!(s);
+            v["per_s"] = serde_json::json!((b - a) as f64 / s);
+            v["source"] =
+                serde_json::json!("counting proxy (COM_QUERY/COM_STMT_EXECUTE, Q/E messages)");
+        }
+        if let (Some(a), Some(b)) = (before.metric, self.metric) {
+            v["poll_metric_per_s"] = serde_json::json!((b - a) / s);
+        }
+        if v.as_object().is_some_and(serde_json::Map::is_empty) {
+            serde_json::Value::Null
+        } else {
+            v
+        }
+    }
 }

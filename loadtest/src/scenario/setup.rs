@@ -6,10 +6,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -25,6 +22,7 @@ use crate::{
     db::{Schema, ScratchDb},
     ledger::Ledger,
     server::{self, Kind, Server, ServerSpec},
+    stmtcount::StmtProxy,
 };
 
 /// Handshakes in flight while ramping up.
@@ -38,6 +36,8 @@ pub struct Setup {
     server: Option<Server>,
     /// The `group` scenario's Redis, instances and nginx.
     pub group: Option<Cluster>,
+    /// Counts the server's statements (when asked for; the server's URL points at it).
+    pub proxy: Option<StmtProxy>,
     port: u16,
     spec: ServerSpec,
     log: PathBuf,
@@ -73,12 +73,25 @@ async fn prepare(opts: &Opts) -> anyhow::Result<(ServerSpec, Option<ScratchDb>)>
 }
 
 impl Setup {
-    /// Creates the database, applies the schema and starts the server.
-    pub async fn start(opts: &Opts, label: &str) -> anyhow::Result<Self> {
+    /// Creates the database, applies the schema and starts the server; with `count`, the server
+    /// reaches its database through a [`StmtProxy`] that counts its statements.
+    pub async fn start(opts: &Opts, label: &str, count: bool) -> anyhow::Result<Self> {
         let (spec, db) = prepare(opts).await?;
         let log = opts.out.join(format!("{label}.server.log"));
         let _ = std::fs::remove_file(&log);
-        let url = db.as_ref().map_or(String::new(), |d| d.url.clone());
+        let mut url = db.as_ref().map_or(String::new(), |d| d.url.clone());
+        let mut proxy = None;
+        if count && !url.is_empty() {
+            match StmtProxy::start(&url).await {
+                Ok(p) => url = proxy.insert(p).url.clone(),
+                Err(e) => {
+                    if let Some(db) = &db {
+                        db.drop_db().await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let started = async {
             let mut server = Server::start(&spec, server::free_port()?, &url, &log).await?;
             server
@@ -92,6 +105,7 @@ impl Setup {
                 port: server.port,
                 server: Some(server),
                 group: None,
+                proxy,
                 spec,
                 log,
             }),
@@ -121,6 +135,7 @@ impl Setup {
                 db,
                 server: None,
                 group: Some(c),
+                proxy: None,
                 port: 0,
                 spec,
                 log: dir,
@@ -157,9 +172,17 @@ impl Setup {
         }
     }
 
+    /// Statements the server sent its database so far (with a [`StmtProxy`]).
+    pub fn statements(&self) -> Option<u64> {
+        self.proxy.as_ref().map(StmtProxy::statements)
+    }
+
     /// Starts the server again on the same port and waits until it is ready.
     pub async fn start_again(&mut self) -> anyhow::Result<&Server> {
-        let url = self.db.as_ref().map_or(String::new(), |d| d.url.clone());
+        let url = match &self.proxy {
+            Some(p) => p.url.clone(),
+            None => self.db.as_ref().map_or(String::new(), |d| d.url.clone()),
+        };
         let mut server = Server::start(&self.spec, self.port, &url, &self.log).await?;
         server
             .wait_ready(self.spec.kind.protocol(), Duration::from_secs(60))
@@ -308,8 +331,4 @@ pub async fn interrupted() -> &'static str {
     }
 }
 
-/// A counter for unique run ids (event keys stay unique across runs on one database).
-pub fn run_id() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!("{:x}{}", crate::now_us(), N.fetch_add(1, Ordering::Relaxed))
-}
+pub use crate::run_id;

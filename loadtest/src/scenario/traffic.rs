@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::{
     Opts, Scenario, group,
     group::sample_sum,
-    sampler::Sampler,
+    sampler::{Counts, Sampler},
     setup::{self, Setup},
 };
 use crate::{
@@ -84,7 +84,12 @@ pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
         let clients = sizes(scenario, opts).clients;
         Setup::start_group(opts, &label, opts.instances, clients).await?
     } else {
-        Setup::start(opts, &label).await?
+        Setup::start(
+            opts,
+            &label,
+            scenario == Scenario::Spread || opts.count_statements,
+        )
+        .await?
     };
     // Ctrl-C or SIGTERM: stop the servers and drop the database before exiting.
     let result = tokio::select! {
@@ -162,6 +167,7 @@ async fn body(
     let bar = setup::bar(opts, None, &name_of(scenario));
     let helpers_before = setup.group.as_ref().map(Cluster::helpers);
     let started_us = now_us();
+    let counts0 = Counts::take(setup, &target.url).await;
     let sampler = Sampler::start(pids, totals.clone(), wtotals.clone(), bar.clone());
     let write = |plan| {
         writer::run(
@@ -204,6 +210,7 @@ async fn body(
     .await;
     let cpu_s = sampler.cpu();
     let timeline = sampler.stop();
+    let statements = Counts::take(setup, &target.url).await.since(&counts0);
     let helpers = match (helpers_before, setup.group.as_ref()) {
         (Some(a), Some(c)) => Some(group::helper_cpu(a, c.helpers())),
         _ => None,
@@ -235,7 +242,7 @@ async fn body(
         ..RunReport::new(
             label,
             &name_of(scenario),
-            opts,
+            opts.server,
             setup.db.as_ref(),
             json!({"opts": opts, "clients": sz.clients, "variants": sz.variants, "rate": sz.rate, "writers": sz.writers, "seconds": sz.seconds}),
         )
@@ -273,6 +280,9 @@ async fn body(
         r.extra = json!({});
     }
     r.extra["drain"] = json!(drained);
+    if !statements.is_null() {
+        r.extra["statements"] = statements;
+    }
     if let Some(h) = helpers {
         r.extra["instances"] = json!(opts.instances);
         r.extra["sockets_per_instance"] = json!(sockets);

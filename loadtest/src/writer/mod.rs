@@ -21,6 +21,7 @@ use sqlx::{MySqlPool, PgPool};
 
 use crate::ledger::Ledger;
 
+pub mod bench;
 mod sql;
 use sql::{Conn, Row};
 

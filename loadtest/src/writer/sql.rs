@@ -53,10 +53,10 @@ impl Row<'_> {
     }
 }
 
-const MY_EVENT: &str = "INSERT IGNORE INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES (?, ?, 'rb2405.SHFE', NULL, 'signal', ?, ?, ?)";
-const PG_EVENT: &str = "INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES ($1, $2, 'rb2405.SHFE', NULL, 'signal', $3, $4, $5::jsonb) ON CONFLICT DO NOTHING";
-const MY_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES (?, ?, ?, NULL, '1m', 1, ?) ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at), payload_json = VALUES(payload_json)";
-const PG_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES ($1, $2, $3, NULL, '1m', 1, $4::jsonb) ON CONFLICT (variant, instance_id) DO UPDATE SET updated_at = excluded.updated_at, payload_json = excluded.payload_json";
+pub(super) const MY_EVENT: &str = "INSERT IGNORE INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES (?, ?, 'rb2405.SHFE', NULL, 'signal', ?, ?, ?)";
+pub(super) const PG_EVENT: &str = "INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES ($1, $2, 'rb2405.SHFE', NULL, 'signal', $3, $4, $5::jsonb) ON CONFLICT DO NOTHING";
+pub(super) const MY_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES (?, ?, ?, NULL, '1m', 1, ?) ON DUPLICATE KEY UPDATE updated_at = VALUES(updated_at), payload_json = VALUES(payload_json)";
+pub(super) const PG_SNAP: &str = "INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json) VALUES ($1, $2, $3, NULL, '1m', 1, $4::jsonb) ON CONFLICT (variant, instance_id) DO UPDATE SET updated_at = excluded.updated_at, payload_json = excluded.payload_json";
 
 /// One writer's connection.
 pub(super) enum Conn {
