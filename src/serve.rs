@@ -116,6 +116,7 @@ impl Server {
                     }
                 }
             };
+            tracing::trace!(%peer, "connection accepted");
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 refused.refuse(stream, limits.max_connections);
                 continue;

@@ -181,7 +181,9 @@ async fn ping_answers_within_its_own_timeout(b: Backend) {
     assert_eq!(kind(store.ping().await), UnavailableKind::Unreachable);
     let took = started.elapsed();
     assert!(
-        took >= PING_TIMEOUT && took < PING_TIMEOUT + Duration::from_secs(2),
+        // The store's outage gate may answer sooner than the ping timeout (the first query of a
+        // store not yet known to be up waits at most 500 ms), never later.
+        took < PING_TIMEOUT + Duration::from_secs(2),
         "{b:?}: ping took {took:?}"
     );
     held.abort();
