@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 
 use super::{
     fanout::Fanout,
-    history::History,
     hub::{Hub, Subscriptions, lock},
     protocol::{symbol_room, variant_room},
 };
@@ -24,7 +23,7 @@ impl Hub {
     pub fn reset(&self, reset: StreamReset, fanout: &Fanout) {
         let st_arc = self.variant(&reset.variant);
         let mut st = lock(&st_arc);
-        st.history = History::new(reset.head, self.limits.ring_capacity);
+        st.history.reset(reset.head);
         st.epoch = reset.epoch.clone();
         self.snapshots.remove(&reset.variant);
         let json = serde_json::json!({
@@ -103,6 +102,7 @@ impl Hub {
             fanout.emit_into(rooms, "event_new", &p.json, &mut slow);
         }
         drop(st);
+        self.enforce_history_budget();
         self.cut_off(slow, fanout);
     }
 

@@ -20,9 +20,12 @@ use std::{
 
 use dashmap::DashMap;
 
-use super::variant::VariantState;
+use super::{budget::HistoryBudget, variant::VariantState};
 pub(super) use super::variant::lock;
-pub use super::variant::{INITIAL_EPOCH, Subscriptions};
+pub use super::{
+    budget::HistoryStats,
+    variant::{INITIAL_EPOCH, Subscriptions},
+};
 use crate::{
     bus::PublishedSnapshot,
     poller::Seed,
@@ -34,6 +37,8 @@ use crate::{
 pub struct HubLimits {
     /// Events kept per variant.
     pub ring_capacity: usize,
+    /// Bytes of recent events kept for all variants together (`--history-budget`).
+    pub history_budget: usize,
     /// Most events in one subscribe ack.
     pub resume_cap: u32,
     /// Most variants per socket.
@@ -48,6 +53,7 @@ pub struct Hub {
     pub(super) limits: HubLimits,
     pub(super) snapshots: DashMap<String, BTreeMap<String, Arc<PublishedSnapshot>>>,
     variants: DashMap<String, Arc<Mutex<VariantState>>>,
+    budget: Arc<HistoryBudget>,
     loaded: AtomicBool,
 }
 
@@ -68,6 +74,7 @@ impl Hub {
             limits,
             snapshots: DashMap::new(),
             variants: DashMap::new(),
+            budget: HistoryBudget::new(limits.history_budget),
             loaded: AtomicBool::new(false),
         }
     }
@@ -84,10 +91,7 @@ impl Hub {
         let snapshots = self.store.snapshots(None).await?;
         for (variant, seq) in state.seqs {
             self.variants.entry(variant).or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState::new(
-                    seq,
-                    self.limits.ring_capacity,
-                )))
+                Arc::new(Mutex::new(self.new_state(seq)))
             });
         }
         for s in snapshots {
@@ -149,10 +153,28 @@ impl Hub {
         }
         self.variants
             .entry(variant.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState::new(0, self.limits.ring_capacity)))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(self.new_state(0))))
             .clone()
+    }
+
+    fn new_state(&self, head: i64) -> VariantState {
+        VariantState::new(head, self.limits.ring_capacity, self.budget.clone())
+    }
+
+    /// Every variant's state, collected first so no map guard is held while one is locked
+    /// (`forget_if_unused` removes from the map under a variant lock).
+    pub(super) fn states(&self) -> Vec<Arc<Mutex<VariantState>>> {
+        self.variants.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// The shared byte budget of the rings.
+    pub(super) fn history_budget(&self) -> &HistoryBudget {
+        &self.budget
+    }
+
+    /// Bytes held by the rings, evictions and resume sources (for metrics).
+    pub fn history_stats(&self) -> HistoryStats {
+        self.budget.stats()
     }
 
     /// The state of `variant` if it exists (never creates one).
@@ -186,6 +208,8 @@ impl Hub {
                 self.forget_if_unused(&variant, &st);
             }
         }
+        // Rings that lost their last subscriber may exceed the unwatched share now.
+        self.enforce_history_budget();
     }
 
     /// Subscribed sockets per variant (for metrics).

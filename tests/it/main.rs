@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod group;
 mod hardening;
+mod history_budget;
 mod lifecycle;
 mod limits;
 mod metrics;
