@@ -256,7 +256,11 @@ mod tests {
         assert_eq!((s.evicted_capacity, s.evicted_budget), (2, 0));
 
         a.set_watched(true);
-        assert_eq!(budget.stats().unwatched_bytes, 2 * cost, "a moved to watched");
+        assert_eq!(
+            budget.stats().unwatched_bytes,
+            2 * cost,
+            "a moved to watched"
+        );
         a.set_watched(true);
         assert_eq!(budget.stats().bytes, 5 * cost, "no double move");
 
@@ -264,7 +268,11 @@ mod tests {
         assert_eq!((b.head(), b.floor(), b.bytes()), (40, 40, 0));
         assert_eq!(budget.stats().bytes, 3 * cost);
         drop(a);
-        assert_eq!(budget.stats().bytes, 0, "a dropped history releases its bytes");
+        assert_eq!(
+            budget.stats().bytes,
+            0,
+            "a dropped history releases its bytes"
+        );
     }
 
     #[test]
@@ -272,15 +280,19 @@ mod tests {
         let budget = HistoryBudget::new(1 << 20);
         let mut h = History::new(0, 100, budget.clone());
         h.apply((1..=10).map(ev), 12);
-        let cost = event_cost(&ev(1));
-        assert_eq!(h.trim_to(4 * cost + cost / 2), 6);
-        assert_eq!((h.floor(), h.head(), h.bytes()), (6, 12, 4 * cost));
+        // Costs differ by the JSON's length: sum the last four.
+        let last4: usize = (7..=10).map(|s| event_cost(&ev(s))).sum();
+        assert_eq!(h.trim_to(last4 + 10), 6);
+        assert_eq!((h.floor(), h.head(), h.bytes()), (6, 12, last4));
         assert_eq!(seqs(h.since(6).expect("in ring")), vec![7, 8, 9, 10]);
         assert!(h.since(5).is_none(), "evicted: the database answers");
         assert_eq!(h.trim_to(usize::MAX), 0);
         assert_eq!(h.trim_to(0), 4);
         assert_eq!((h.floor(), h.bytes()), (10, 0));
-        assert_eq!(seqs(h.since(10).expect("empty ring, complete")), Vec::<i64>::new());
+        assert_eq!(
+            seqs(h.since(10).expect("empty ring, complete")),
+            Vec::<i64>::new()
+        );
         let s = budget.stats();
         assert_eq!((s.bytes, s.evicted_budget), (0, 10));
         // Appending after a full trim goes on from the new floor.

@@ -20,8 +20,8 @@ use std::{
 
 use dashmap::DashMap;
 
-use super::{budget::HistoryBudget, variant::VariantState};
 pub(super) use super::variant::lock;
+use super::{budget::HistoryBudget, variant::VariantState};
 pub use super::{
     budget::HistoryStats,
     variant::{INITIAL_EPOCH, Subscriptions},
@@ -90,9 +90,9 @@ impl Hub {
         let state = self.store.poll_state().await?;
         let snapshots = self.store.snapshots(None).await?;
         for (variant, seq) in state.seqs {
-            self.variants.entry(variant).or_insert_with(|| {
-                Arc::new(Mutex::new(self.new_state(seq)))
-            });
+            self.variants
+                .entry(variant)
+                .or_insert_with(|| Arc::new(Mutex::new(self.new_state(seq))));
         }
         for s in snapshots {
             match PublishedSnapshot::new(&s) {

@@ -98,8 +98,14 @@ async fn history_budget_bounds_rings_and_resumes_stay_exact(b: Backend) {
     wait_applied(&app, &w, &all).await;
     let s = app.hub.history_stats();
     assert!(s.unwatched_bytes <= BUDGET / 8, "unwatched share: {s:?}");
-    assert!(s.evicted_budget > 0, "400 unwatched events cannot fit: {s:?}");
-    assert!(s.bytes - s.unwatched_bytes >= 30 * 300, "the hot ring is whole: {s:?}");
+    assert!(
+        s.evicted_budget > 0,
+        "400 unwatched events cannot fit: {s:?}"
+    );
+    assert!(
+        s.bytes - s.unwatched_bytes >= 30 * 300,
+        "the hot ring is whole: {s:?}"
+    );
 
     // A big watched variant overflows the whole budget: the unwatched rings go first, then the
     // biggest ring is cut; the small hot ring keeps every event.
@@ -110,7 +116,10 @@ async fn history_budget_bounds_rings_and_resumes_stay_exact(b: Backend) {
     wait_applied(&app, &w, &all).await;
     let s = app.hub.history_stats();
     assert!(s.bytes <= BUDGET, "within the budget: {s:?}");
-    assert_eq!(s.unwatched_bytes, 0, "unwatched rings were given up first: {s:?}");
+    assert_eq!(
+        s.unwatched_bytes, 0,
+        "unwatched rings were given up first: {s:?}"
+    );
 
     // The hot variant resumes from its ring alone; the others read the database.
     let before = app.hub.history_stats();
