@@ -1,5 +1,7 @@
 #!/bin/bash
-# Usage: measure.sh <signalgate binary> <label>
+# Usage: scripts/measure-history-memory.sh <signalgate release binary> <label>
+# Gateway RSS before/after 100 variants x 4096 events with no client, on the shared MariaDB
+# (a throwaway database sgt_fmeas_*, dropped at the end). See docs/performance.md.
 # 100 variants x 4096 events, no client, MariaDB; prints gateway RSS before/after.
 set -euo pipefail
 BIN=$1; LABEL=$2
