@@ -11,7 +11,7 @@ PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 mysql -uroot -h127.0.0.1 -e "CREATE DATABASE $DB"
 trap 'kill $GW 2>/dev/null || true; mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $DB"' EXIT
 env -u RUST_LOG $BIN migrate --database-url $URL >/dev/null 2>&1
-env -u RUST_LOG $BIN serve --no-migrate --database-url $URL --listen 127.0.0.1:$PORT > /tmp/F-meas/$LABEL.log 2>&1 &
+env -u RUST_LOG $BIN serve --no-migrate --database-url $URL --listen 127.0.0.1:$PORT > "${TMPDIR:-/tmp}/signalgate-measure-$LABEL.log" 2>&1 &
 GW=$!
 until curl -fs http://127.0.0.1:$PORT/readyz >/dev/null; do sleep 0.2; done
 sleep 3
