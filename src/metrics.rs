@@ -140,6 +140,7 @@ async fn render(State(state): State<MetricsState>) -> Response {
     for (variant, n) in per_label {
         metrics::gauge!("signalgate_subscriptions", "variant" => variant).set(n as f64);
     }
+    record_history(&state.hub);
     let role = state.group.role();
     for r in [
         Role::Standalone,
@@ -162,6 +163,24 @@ async fn render(State(state): State<MetricsState>) -> Response {
         handle.render(),
     )
         .into_response()
+}
+
+/// The rings' bytes, evictions and resume sources (kept by the hub, exported when scraped).
+fn record_history(hub: &Hub) {
+    let h = hub.history_stats();
+    metrics::gauge!("signalgate_history_bytes").set(h.bytes as f64);
+    metrics::gauge!("signalgate_history_unwatched_bytes").set(h.unwatched_bytes as f64);
+    metrics::gauge!("signalgate_history_budget_bytes").set(h.limit as f64);
+    for (reason, n) in [
+        ("capacity", h.evicted_capacity),
+        ("budget", h.evicted_budget),
+    ] {
+        metrics::counter!("signalgate_history_evicted_events_total", "reason" => reason)
+            .absolute(n);
+    }
+    for (source, n) in [("ring", h.resumes_ring), ("database", h.resumes_database)] {
+        metrics::counter!("signalgate_resumes_total", "source" => source).absolute(n);
+    }
 }
 
 /// Middleware: counts REST requests by matched route and status, with their latency.

@@ -108,6 +108,7 @@ impl Application {
             store.clone(),
             HubLimits {
                 ring_capacity: rt.ring_capacity,
+                history_budget: rt.history_budget.bytes_usize(),
                 resume_cap: rt.resume_cap,
                 max_subscriptions: rt.max_subscriptions,
                 max_symbols: rt.max_symbols,

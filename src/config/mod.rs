@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 mod redis;
 mod secret;
+mod size;
 
 pub use redis::RedisConfig;
 pub use secret::{DatabaseUrl, redact_url};
+pub use size::ByteSize;
 
 /// The embedded default database, used when no `--database-url` is given.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/signalgate.db";
@@ -300,6 +302,17 @@ pub struct RealtimeConfig {
     )]
     pub ring_capacity: usize,
 
+    /// Memory for recent events of all variants together (`64MiB`, `512KiB`, or bytes). Variants
+    /// with subscribers come first; those without share at most 1/8 of it. Resumes from before
+    /// what is kept read the database.
+    #[arg(
+        long,
+        env = "SIGNALGATE_HISTORY_BUDGET",
+        default_value = "64MiB",
+        global = true
+    )]
+    pub history_budget: ByteSize,
+
     /// Most events returned in a subscribe ack; beyond it the ack says truncated:true.
     #[arg(
         long,
@@ -475,6 +488,7 @@ impl Config {
             ("--poll-batch", u64::from(db.poll_batch)),
             ("--bars-poll-interval-ms", db.bars_poll_interval_ms),
             ("--ring-capacity", rt.ring_capacity as u64),
+            ("--history-budget", rt.history_budget.0),
             ("--resume-cap", u64::from(rt.resume_cap)),
             ("--socket-buffer", rt.socket_buffer as u64),
             ("--max-message-bytes", rt.max_message_bytes as u64),

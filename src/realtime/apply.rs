@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     fanout::Fanout,
-    history::History,
     hub::{Hub, Subscriptions, lock},
     protocol::{symbol_room, variant_room},
 };
@@ -29,7 +28,7 @@ impl Hub {
         self.set_database_id(super::hub::epoch_database(&reset.epoch));
         let st_arc = self.variant(&reset.variant);
         let mut st = lock(&st_arc);
-        st.history = History::new(reset.head, self.limits.ring_capacity);
+        st.history.reset(reset.head);
         st.epoch = reset.epoch.clone();
         self.snapshots.remove(&reset.variant);
         let json = serde_json::json!({
@@ -120,6 +119,7 @@ impl Hub {
             fanout.emit_variant_into(&batch.variant, rooms, "event_new", &p.json, &mut slow);
         }
         drop(st);
+        self.enforce_history_budget();
         self.cut_off(slow, fanout);
     }
 

@@ -20,9 +20,9 @@ use std::{
 
 use dashmap::DashMap;
 
-pub use super::variant::Subscriptions;
-use super::variant::VariantState;
 pub(super) use super::variant::lock;
+use super::{budget::HistoryBudget, variant::VariantState};
+pub use super::{budget::HistoryStats, variant::Subscriptions};
 use crate::{
     bus::PublishedSnapshot,
     poller::Seed,
@@ -34,6 +34,8 @@ use crate::{
 pub struct HubLimits {
     /// Events kept per variant.
     pub ring_capacity: usize,
+    /// Bytes of recent events kept for all variants together (`--history-budget`).
+    pub history_budget: usize,
     /// Most events in one subscribe ack.
     pub resume_cap: u32,
     /// Most variants per socket.
@@ -48,6 +50,7 @@ pub struct Hub {
     pub(super) limits: HubLimits,
     pub(super) snapshots: DashMap<String, BTreeMap<String, Arc<PublishedSnapshot>>>,
     variants: DashMap<String, Arc<Mutex<VariantState>>>,
+    budget: Arc<HistoryBudget>,
     loaded: AtomicBool,
     /// The identity of the database the live state belongs to: the epoch every variant starts
     /// in (a reset moves a variant to `<identity>.<reset time>`). Empty until loaded.
@@ -77,6 +80,7 @@ impl Hub {
             limits,
             snapshots: DashMap::new(),
             variants: DashMap::new(),
+            budget: HistoryBudget::new(limits.history_budget),
             loaded: AtomicBool::new(false),
             database_id: RwLock::new(String::new()),
         }
@@ -95,11 +99,7 @@ impl Hub {
         self.set_database_id(&state.database_id);
         for (variant, seq) in state.seqs {
             self.variants.entry(variant).or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState::new(
-                    seq,
-                    self.limits.ring_capacity,
-                    state.database_id.clone(),
-                )))
+                Arc::new(Mutex::new(self.new_state(seq, state.database_id.clone())))
             });
         }
         for s in snapshots {
@@ -148,9 +148,8 @@ impl Hub {
         let mut seed = Seed::default();
         let id = self.database_id();
         seed.database_id = (!id.is_empty()).then_some(id);
-        for e in self.variants.iter() {
-            seed.heads
-                .insert(e.key().clone(), lock(e.value()).history.head());
+        for (variant, st) in self.entries() {
+            seed.heads.insert(variant, lock(&st).history.head());
         }
         for e in self.snapshots.iter() {
             seed.versions.insert(
@@ -184,14 +183,38 @@ impl Hub {
         }
         self.variants
             .entry(variant.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(VariantState::new(
-                    0,
-                    self.limits.ring_capacity,
-                    self.database_id(),
-                )))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(self.new_state(0, self.database_id()))))
             .clone()
+    }
+
+    fn new_state(&self, head: i64, epoch: String) -> VariantState {
+        VariantState::new(head, self.limits.ring_capacity, epoch, self.budget.clone())
+    }
+
+    /// Every variant's state, collected first so no map guard is held while one is locked
+    /// (`forget_if_unused` removes from the map under a variant lock).
+    pub(super) fn states(&self) -> Vec<Arc<Mutex<VariantState>>> {
+        self.variants.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Every variant with its state, copied out of the map before any state is locked: holding
+    /// a map guard while locking a variant would deadlock against `forget_if_unused`, which
+    /// removes from the map under that variant's lock.
+    fn entries(&self) -> Vec<(String, Arc<Mutex<VariantState>>)> {
+        self.variants
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    /// The shared byte budget of the rings.
+    pub(super) fn history_budget(&self) -> &HistoryBudget {
+        &self.budget
+    }
+
+    /// Bytes held by the rings, evictions and resume sources (for metrics).
+    pub fn history_stats(&self) -> HistoryStats {
+        self.budget.stats()
     }
 
     /// The state of `variant` if it exists (never creates one).
@@ -225,13 +248,15 @@ impl Hub {
                 self.forget_if_unused(&variant, &st);
             }
         }
+        // Rings that lost their last subscriber may exceed the unwatched share now.
+        self.enforce_history_budget();
     }
 
     /// Subscribed sockets per variant (for metrics).
     pub fn subscriber_counts(&self) -> Vec<(String, usize)> {
-        self.variants
-            .iter()
-            .map(|e| (e.key().clone(), lock(e.value()).sockets))
+        self.entries()
+            .into_iter()
+            .map(|(variant, st)| (variant, lock(&st).sockets))
             .collect()
     }
 
@@ -247,9 +272,9 @@ impl Hub {
 
     /// The epoch of every variant the hub holds.
     pub fn all_epochs(&self) -> HashMap<String, String> {
-        self.variants
-            .iter()
-            .map(|e| (e.key().clone(), lock(e.value()).epoch.clone()))
+        self.entries()
+            .into_iter()
+            .map(|(variant, st)| (variant, lock(&st).epoch.clone()))
             .collect()
     }
 

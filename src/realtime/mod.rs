@@ -4,6 +4,7 @@
 //! - `apply`: applies bus messages (events, snapshots, resets) and pushes them to the rooms;
 //! - `variant`: one variant's state (history, epoch, room membership) and a socket's subscriptions;
 //! - [`history`]: one variant's head, floor and ring (pure, unit-tested);
+//! - `budget`: one byte budget for all rings, spent first on variants with subscribers;
 //! - [`subscribe`]: the subscribe ack and room joins, atomic with live events;
 //! - [`fanout`]: emitting into rooms and cutting off slow clients;
 //! - [`consumer`]: applies bus messages to the hub;
@@ -13,6 +14,7 @@
 
 mod apply;
 pub mod bars;
+mod budget;
 pub mod consumer;
 pub mod fanout;
 pub mod handlers;

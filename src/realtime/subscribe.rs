@@ -4,6 +4,7 @@
 //! A replay comes from the variant's ring when it reaches back far enough, otherwise from the
 //! database first and the ring after it. The database read happens outside the variant lock, so
 //! the ring may move on meanwhile; the loop then reads again (at most [`ATTEMPTS`] times).
+//! Resumes are counted by where they were answered from (ring alone, or database).
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -85,6 +86,8 @@ impl Hub {
         // Position up to which `collected` holds every wanted event.
         let mut cursor = if reset { None } else { req.since_seq };
         let mut db_full = false;
+        // Whether this replay read the database (counted per resume for `/metrics`).
+        let mut read_db = false;
 
         for _ in 0..ATTEMPTS {
             if let Some(c) = cursor {
@@ -111,6 +114,7 @@ impl Hub {
                     let want = cap + 1 - collected.len().min(cap);
                     let mut q = EventQuery::after(variant, c, want as u32);
                     q.vt_symbols = req.vt_symbols.clone();
+                    read_db = true;
                     let rows = match self.store.events(&q).await {
                         Ok(rows) => rows,
                         Err(e) => {
@@ -176,6 +180,9 @@ impl Hub {
                 epoch: &st.epoch,
                 reset,
             };
+            if cursor.is_some() {
+                self.history_budget().count_resume(read_db);
+            }
             if let Err(err) = ack.send(&payload) {
                 tracing::warn!(sid = %socket.id, error = %err, "cannot send subscribe ack");
                 return Ok(());
@@ -216,5 +223,7 @@ impl Hub {
             socket.leave(rooms);
         }
         self.forget_if_unused(variant, &st);
+        drop(st);
+        self.enforce_history_budget();
     }
 }

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use super::history::History;
+use super::{budget::HistoryBudget, history::History};
 
 /// What one socket is subscribed to: variant → rooms joined. Kept in the socket's extensions.
 #[derive(Debug, Clone, Default)]
@@ -39,19 +39,22 @@ pub(super) struct VariantState {
 }
 
 impl VariantState {
-    /// A fresh state at `head` in `epoch` (the database's initial epoch: its identity).
-    pub fn new(head: i64, capacity: usize, epoch: String) -> Self {
+    /// A fresh state at `head` in `epoch` (the database's initial epoch: its identity), its ring
+    /// counted in `budget`.
+    pub fn new(head: i64, capacity: usize, epoch: String, budget: Arc<HistoryBudget>) -> Self {
         Self {
-            history: History::new(head, capacity),
+            history: History::new(head, capacity, budget),
             epoch,
             symbol_rooms: HashMap::new(),
             sockets: 0,
         }
     }
 
-    /// Accounts for a socket leaving `rooms` of this variant.
+    /// Accounts for a socket leaving `rooms` of this variant. Without subscribers left, its
+    /// ring counts as unwatched (first to be trimmed by the budget).
     pub fn leave(&mut self, rooms: &[String]) {
         self.sockets = self.sockets.saturating_sub(1);
+        self.history.set_watched(self.sockets > 0);
         for room in rooms {
             if let Some(n) = self.symbol_rooms.get_mut(room) {
                 *n -= 1;
@@ -65,6 +68,7 @@ impl VariantState {
     /// Accounts for a socket joining `rooms` (symbol rooms are counted).
     pub fn join(&mut self, rooms: &[String], symbol_rooms: bool) {
         self.sockets += 1;
+        self.history.set_watched(true);
         if symbol_rooms {
             for room in rooms {
                 *self.symbol_rooms.entry(room.clone()).or_default() += 1;

@@ -46,6 +46,7 @@ async fn gap_ending_in_burnt_positions_is_filled_and_ends(b: Backend) {
             resume_cap: 1000,
             max_subscriptions: 32,
             max_symbols: 64,
+            history_budget: 1 << 20,
         },
     );
     hub.load().await.expect("hub loads");

@@ -11,6 +11,7 @@ mod db_down;
 mod gap_fill;
 mod group;
 mod hardening;
+mod history_budget;
 mod http_timeouts;
 mod identity;
 mod lifecycle;

@@ -85,6 +85,11 @@ async fn metrics_move_with_traffic(backend: Backend) {
         let value = sample(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
         assert!(value >= 1.0, "{series} = {value}");
     }
+    // The rings' memory (a gauge other gateways in this process may also set: presence only).
+    assert!(
+        sample(&text, "signalgate_history_bytes").is_some(),
+        "{text}"
+    );
     // A name the database does not have never becomes a label.
     let made_up = unique("nosuch");
     let ack = c.subscribe(json!({"variant": made_up})).await;

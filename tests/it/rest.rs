@@ -635,6 +635,7 @@ async fn wedged_poller_is_not_ready() {
         store.clone(),
         HubLimits {
             ring_capacity: 16,
+            history_budget: 1 << 20,
             resume_cap: 16,
             max_subscriptions: 4,
             max_symbols: 4,
