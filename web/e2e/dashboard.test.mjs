@@ -183,7 +183,8 @@ describe("dashboard (UTC bars)", () => {
     await page.selectOption("#span", "1d");
     await waitFor("the 1-day view", async () => {
       const c = await inspectChart(page);
-      return c.key.span === "1d" && c.candles.length > 0;
+      // Markers come from a separate events request: wait for them too, not only the candles.
+      return c.key.span === "1d" && c.candles.length > 0 && c.markers.length > 0;
     }, 5_000);
     page.off("request", onRequest);
     assert.equal(new URL(page.url()).searchParams.get("span"), "1d");
