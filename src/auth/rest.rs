@@ -17,6 +17,17 @@ use crate::http::ApiError;
 /// The verifier, or `None` when authentication is off.
 pub type MaybeVerifier = Option<Arc<Verifier>>;
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+}
+
 /// Middleware: verifies `Authorization: Bearer <token>` and stores its grants for [`Access`].
 pub async fn require_token(
     State(verifier): State<MaybeVerifier>,
@@ -26,14 +37,7 @@ pub async fn require_token(
     let Some(verifier) = verifier else {
         return next.run(req).await;
     };
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
+    let token = bearer_token(req.headers());
     let claims = match token.map(|t| verifier.verify(t)) {
         Some(Ok(claims)) => claims,
         Some(Err(err)) => return reject(err),

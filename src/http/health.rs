@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -208,14 +208,8 @@ async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 /// bearer token grants (none without a valid one: a probe gets the aggregates only).
 fn visible(state: &AppState, headers: &HeaderMap) -> impl Fn(&str) -> bool + use<> {
     let grants = state.auth.as_ref().map(|verifier| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .and_then(|t| verifier.verify(t.trim()).ok())
+        crate::auth::rest::bearer_token(headers)
+            .and_then(|t| verifier.verify(t).ok())
             .map(|claims| crate::auth::Grants::new(claims.variants))
     });
     move |variant| match &grants {
