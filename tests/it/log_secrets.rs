@@ -165,56 +165,25 @@ fn a_refused_secret_is_not_echoed() {
     std::fs::write(&toml_int, "jwt_secret = 98765432123456789\n").expect("write");
     let toml_ok = dir.join("ok.toml");
     std::fs::write(&toml_ok, "jwt_secret = \"0123456789-long-enough\"\n").expect("write");
+    // `signalgate <before..> token --sub x --variants *`, run to completion.
+    let token = |before: &[&str], env: Option<&str>| {
+        let mut cmd = binary();
+        if let Some(secret) = env {
+            cmd.env("SIGNALGATE_JWT_SECRET", secret);
+        }
+        cmd.args(before)
+            .args(["token", "--sub", "x", "--variants", "*"])
+            .output()
+    };
+    let (toml, toml_int) = (
+        toml.to_str().expect("utf-8"),
+        toml_int.to_str().expect("utf-8"),
+    );
     let runs = [
-        (
-            binary()
-                .args([
-                    "--jwt-secret",
-                    "tooShortQ7",
-                    "token",
-                    "--sub",
-                    "x",
-                    "--variants",
-                    "*",
-                ])
-                .output(),
-            "flag",
-        ),
-        (
-            binary()
-                .env("SIGNALGATE_JWT_SECRET", "tooShortQ7")
-                .args(["token", "--sub", "x", "--variants", "*"])
-                .output(),
-            "env",
-        ),
-        (
-            binary()
-                .args([
-                    "--config",
-                    toml.to_str().expect("utf-8"),
-                    "token",
-                    "--sub",
-                    "x",
-                    "--variants",
-                    "*",
-                ])
-                .output(),
-            "toml",
-        ),
-        (
-            binary()
-                .args([
-                    "--config",
-                    toml_int.to_str().expect("utf-8"),
-                    "token",
-                    "--sub",
-                    "x",
-                    "--variants",
-                    "*",
-                ])
-                .output(),
-            "toml integer",
-        ),
+        (token(&["--jwt-secret", "tooShortQ7"], None), "flag"),
+        (token(&[], Some("tooShortQ7")), "env"),
+        (token(&["--config", toml], None), "toml"),
+        (token(&["--config", toml_int], None), "toml integer"),
     ];
     for (out, how) in runs {
         let out = out.expect("run");
