@@ -24,6 +24,10 @@ use crate::{
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// How often the in-process schedule prunes.
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(3600);
+/// The first scheduled run waits this long after start (or after winning leadership): events
+/// written while no gateway ran are numbered by the poller first, and pruning skips events
+/// that have no `seq` yet.
+const FIRST_RUN_DELAY: Duration = Duration::from_secs(5);
 /// Months of partitions kept ready ahead of the current one (PostgreSQL partitions).
 pub const MONTHS_AHEAD: u32 = 2;
 
@@ -128,9 +132,11 @@ pub fn start_leading(older_than: Duration, store: Arc<dyn Store>, sup: &Supervis
     })
 }
 
-/// Prunes at once, then every [`SCHEDULE_INTERVAL`], until `token` is cancelled.
+/// Prunes after [`FIRST_RUN_DELAY`], then every [`SCHEDULE_INTERVAL`], until `token` is
+/// cancelled.
 async fn schedule(older_than: Duration, store: Arc<dyn Store>, token: CancellationToken) {
-    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+    let first = tokio::time::Instant::now() + FIRST_RUN_DELAY;
+    let mut tick = tokio::time::interval_at(first, SCHEDULE_INTERVAL);
     loop {
         tokio::select! {
             _ = token.cancelled() => break,

@@ -100,6 +100,16 @@ pub(crate) trait SqlDb: Database {
         pool: &Pool<Self>,
         q: Q<Self>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + '_;
+    /// [`SqlDb::fetch_all`] on one connection (inside a transaction).
+    fn fetch_all_on(
+        conn: &mut Self::Connection,
+        q: Q<Self>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + '_;
+    /// [`SqlDb::execute`] on one connection (inside a transaction).
+    fn execute_on(
+        conn: &mut Self::Connection,
+        q: Q<Self>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + '_;
     /// Applies pending migrations.
     fn migrate<'a>(
         pool: &'a Pool<Self>,
@@ -125,6 +135,8 @@ pub(crate) trait SqlDb: Database {
     fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error>;
     /// Reads a BIGINT column.
     fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error>;
+    /// Reads a nullable BIGINT column.
+    fn opt_i64(row: &Self::Row, col: &str) -> Result<Option<i64>, sqlx::Error>;
     /// Reads a nullable INT column.
     fn opt_int(row: &Self::Row, col: &str) -> Result<Option<i32>, sqlx::Error>;
     /// Reads a DOUBLE column.
@@ -162,6 +174,21 @@ where
         q: Q<Self>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + '_ {
         let done = pool.execute(q);
+        async move { Ok(done.await?.rows()) }
+    }
+
+    fn fetch_all_on(
+        conn: &mut Self::Connection,
+        q: Q<Self>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + '_ {
+        conn.fetch_all(q)
+    }
+
+    fn execute_on(
+        conn: &mut Self::Connection,
+        q: Q<Self>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + '_ {
+        let done = conn.execute(q);
         async move { Ok(done.await?.rows()) }
     }
 
@@ -221,6 +248,9 @@ where
         row.try_get(col)
     }
     fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn opt_i64(row: &Self::Row, col: &str) -> Result<Option<i64>, sqlx::Error> {
         row.try_get(col)
     }
     fn opt_int(row: &Self::Row, col: &str) -> Result<Option<i32>, sqlx::Error> {

@@ -94,6 +94,41 @@ impl Dialect {
         self == Self::Sqlite
     }
 
+    /// The condition "this snapshot row has an unpublished version" (migration 0005), spelled
+    /// as each backend's partial index (PostgreSQL, SQLite) or plain index (MySQL) expects it.
+    pub fn pending(self) -> &'static str {
+        match self {
+            Self::Postgres => "pending",
+            _ => "pending = 1",
+        }
+    }
+
+    /// The value that marks a snapshot row's version as published.
+    pub fn published(self) -> &'static str {
+        match self {
+            Self::Postgres => "FALSE",
+            _ => "0",
+        }
+    }
+
+    /// `col` as a 64-bit integer (so a `UNION` column has one type everywhere).
+    pub fn bigint(self, col: &str) -> String {
+        match self {
+            Self::MySql => format!("CAST({col} AS SIGNED)"),
+            Self::Postgres => format!("CAST({col} AS BIGINT)"),
+            Self::Sqlite => col.to_owned(),
+        }
+    }
+
+    /// Row locks that skip rows a writer holds; SQLite has one writer at a time and no row
+    /// locks.
+    pub fn skip_locked(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            _ => Some(" FOR UPDATE SKIP LOCKED"),
+        }
+    }
+
     /// `(t, c)`: the table and column names of the two signal tables, if they exist.
     pub fn signal_columns_sql(self) -> &'static str {
         match self {

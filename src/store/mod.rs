@@ -9,6 +9,7 @@
 //! # Layout
 //! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
 //! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
+//! - `sequence.rs`: the poller's probe and numbering round (gateway-assigned `seq`).
 //! - `retention.rs`: pruning old events in batches and the pruned-`seq` record.
 //! - `partition.rs`: PostgreSQL's opt-in monthly partitions of the event table.
 //! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
@@ -26,6 +27,7 @@ mod partition;
 mod postgres;
 mod query;
 mod retention;
+mod sequence;
 mod sql;
 mod sqlite;
 mod write;
@@ -42,6 +44,7 @@ use crate::domain::{
 };
 
 pub use error::{StoreError, Unavailable, UnavailableKind};
+pub use sequence::{Numbering, PendingEvent, PendingSnapshot, Probe};
 use sql::SqlStore;
 
 /// How long [`Store::ping`] waits for a connection and the answer, so that `/readyz` answers
@@ -177,8 +180,8 @@ impl StoredBar {
     }
 }
 
-/// What the poller's idle query returns: the event counter of every variant and the version of
-/// every snapshot row.
+/// Every variant's head and every snapshot row's version: the poller's full (reconciliation)
+/// read.
 #[derive(Debug, Clone, Default)]
 pub struct PollState {
     /// The database's identity ([`Store::database_id`]), read in the same poll.
@@ -187,6 +190,9 @@ pub struct PollState {
     pub seqs: Vec<(String, i64)>,
     /// `(variant, instance_id, version)` of every snapshot row.
     pub versions: Vec<(String, String, i64)>,
+    /// `(variant, instance_id)` of the rows whose latest version is pending (not yet marked
+    /// published by a numbering round).
+    pub pending: Vec<(String, String)>,
 }
 
 /// A snapshot upsert using only the seed columns (what a strategy writes).
@@ -273,8 +279,20 @@ pub trait Store: Send + Sync + 'static {
     /// The database's identity: a random id written once by `migrate` (migration 0004,
     /// table `signalgate_meta`). [`StoreError::NoIdentity`] if the table or its row is missing.
     async fn database_id(&self) -> Result<String, StoreError>;
-    /// The poller's cheap change-detection read (includes the identity).
+    /// Every variant's head and every snapshot row's version (includes the identity): the
+    /// poller's reconciliation read, `/readyz`'s lag and the hub's start.
     async fn poll_state(&self) -> Result<PollState, StoreError>;
+    /// The poller's one statement per poll: identity, the round and deletion counters, and the
+    /// first `batch` pending events and snapshot rows (migration 0005).
+    async fn probe(&self, batch: u32) -> Result<Probe, StoreError>;
+    /// One numbering round (see `store/sequence.rs`): `Ok(false)` when another round ran since
+    /// the probe that read `round` (nothing was changed).
+    async fn number(
+        &self,
+        round: i64,
+        numbering: &Numbering,
+        snapshots: &[(i64, i64)],
+    ) -> Result<bool, StoreError>;
     /// Upserts a snapshot with the seed columns only.
     async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError>;
     /// Inserts an event unless its key exists; true if a row was inserted.

@@ -5,13 +5,11 @@
 //!
 //! A partitioned table cannot have a unique key without the partition key, so `event_key`
 //! uniqueness moves to a small unpartitioned table `monitor_signal_event_key` (`event_key` PK,
-//! `created_at`): a BEFORE INSERT trigger that fires after the `seq` trigger claims the key
-//! there and skips the row (`RETURN NULL`) when it exists, so a duplicate is ignored (burning a
-//! `seq`, as on the plain table). Claiming after the `seq` trigger keeps the lock order of the
-//! plain table (the variant's counter row, then the key): two writers retrying the same key
-//! queue on the counter instead of deadlocking. An AFTER DELETE trigger forgets the key of a deleted row, and dropping a partition
-//! deletes the keys of its month. The `seq` and NOTIFY triggers are the migration's functions,
-//! so `seq` stays commit-ordered per variant and the poller's cursor is untouched.
+//! `created_at`): a BEFORE INSERT trigger claims the key there and skips the row
+//! (`RETURN NULL`) when it exists, so a duplicate is ignored, as on the plain table. An AFTER
+//! DELETE trigger forgets the key of a deleted row, and dropping a partition deletes the keys
+//! of its month. Events arrive with `seq` NULL and are numbered by the gateway (migration
+//! 0005), through the same partial index on `seq IS NULL`, so the poller's cursor is untouched.
 //!
 //! Everything runs in one transaction under an advisory lock: the conversion takes an
 //! `ACCESS EXCLUSIVE` lock on the table while it copies the rows (writers wait), a roll-over
@@ -60,18 +58,14 @@ END $$",
 /// Indexes and triggers of the partitioned table (created after the copy: faster).
 const TABLE_SETUP: &[&str] = &[
     "ALTER TABLE monitor_signal_event ADD CONSTRAINT monitor_signal_event_pkey PRIMARY KEY (id, created_at)",
-    // Replaces the unique (variant, seq): the seq trigger keeps it unique.
+    // Replaces the unique (variant, seq): the numbering rounds keep it unique.
     "CREATE INDEX idx_event_variant_seq ON monitor_signal_event (variant, seq)",
+    "CREATE INDEX idx_event_unsequenced ON monitor_signal_event (id) WHERE seq IS NULL",
     "CREATE INDEX idx_event_variant_created ON monitor_signal_event (variant, created_at)",
     "CREATE INDEX idx_event_symbol_bar ON monitor_signal_event (vt_symbol, bar_dt)",
     "CREATE INDEX idx_event_type_created ON monitor_signal_event (event_type, created_at)",
-    // BEFORE triggers fire in name order: the seq (…_seq) before the key claim (…_unique_key).
     "CREATE TRIGGER monitor_signal_event_unique_key BEFORE INSERT ON monitor_signal_event \
      FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_key_claim()",
-    "CREATE TRIGGER monitor_signal_event_seq BEFORE INSERT ON monitor_signal_event \
-     FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_seq()",
-    "CREATE TRIGGER monitor_signal_event_notify AFTER INSERT ON monitor_signal_event \
-     FOR EACH ROW EXECUTE FUNCTION monitor_signal_notify()",
     "CREATE TRIGGER monitor_signal_event_unkey AFTER DELETE ON monitor_signal_event \
      FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_key_forget()",
 ];
@@ -248,7 +242,7 @@ async fn begin(pool: &Pool<Postgres>) -> Result<Transaction<'static, Postgres>, 
     Ok(tx)
 }
 
-/// BEFORE row triggers on partitioned tables (the `seq` trigger) came with PostgreSQL 13.
+/// BEFORE row triggers on partitioned tables (the key claim) came with PostgreSQL 13.
 async fn check_version(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreError> {
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
         .fetch_one(&mut **tx)

@@ -248,8 +248,13 @@ pub(crate) fn last_bar_sql(d: Dialect, vt_symbol: &VtSymbol, interval: Interval)
 /// The database's identity (migration 0004).
 pub(crate) const DATABASE_ID: &str = "SELECT value FROM signalgate_meta WHERE name = 'database_id'";
 pub(crate) const POLL_SEQS: &str = "SELECT variant, v FROM monitor_signal_seq";
-pub(crate) const POLL_VERSIONS: &str =
-    "SELECT variant, instance_id, version FROM monitor_signal_snapshot";
+/// Every snapshot row's version and whether it is pending (column `p`, 1 or 0).
+pub(crate) fn poll_versions(d: Dialect) -> String {
+    format!(
+        "SELECT variant, instance_id, version, {} AS p FROM monitor_signal_snapshot",
+        d.bigint(&format!("CASE WHEN {} THEN 1 ELSE 0 END", d.pending()))
+    )
+}
 pub(crate) const VARIANT_ROWS: &str =
     "SELECT variant, instance_id, updated_at FROM monitor_signal_snapshot";
 pub(crate) const SEQ_VARIANTS: &str = "SELECT variant FROM monitor_signal_seq";

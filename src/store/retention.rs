@@ -34,8 +34,9 @@ impl<B: Backend> SqlStore<B> {
     ) -> Result<u64, StoreError> {
         let mut sql = Sql::new(
             B::DIALECT,
-            "SELECT id, variant, seq FROM monitor_signal_event WHERE created_at < ",
+            "SELECT id, variant, seq FROM monitor_signal_event WHERE seq IS NOT NULL AND created_at < ",
         );
+        // Events the gateway has not numbered yet are never pruned (they are not published).
         sql.list([Param::Time(before)])
             .push(&format!(" ORDER BY id LIMIT {limit}"));
         let rows = self.fetch(sql).await?;

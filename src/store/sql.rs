@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::{
-    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, PartitionPrune,
-    PartitionReport, PollState, PoolOptions, Store, StoreError, StoredBar, Unavailable,
+    BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, Numbering, PartitionPrune,
+    PartitionReport, PollState, PoolOptions, Probe, Store, StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
     dialect::Dialect,
     gate::Gate,
@@ -176,7 +176,7 @@ impl<B: Backend> SqlStore<B> {
 
     /// Runs `query` unless the database is known to be down and no probe gets through within
     /// [`DOWN_PROBE`](super::gate::DOWN_PROBE) (then fails as unreachable); records the outcome.
-    async fn gated<T>(
+    pub(super) async fn gated<T>(
         &self,
         query: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
@@ -191,6 +191,11 @@ impl<B: Backend> SqlStore<B> {
         let done = query.await;
         self.gate.record(&done, self.pool_full());
         done
+    }
+
+    /// The pool (for transactions).
+    pub(super) fn pool(&self) -> &Pool<B> {
+        &self.pool
     }
 
     /// Whether the pool holds its maximum of connections (open or being opened).
@@ -404,10 +409,15 @@ impl<B: Backend> Store for SqlStore<B> {
         let database_id = self.database_id().await?;
         // Versions first: a snapshot committed together with events is then never published
         // before those events (the later seq read sees them too).
-        let versions = self
-            .fetch_map(query::POLL_VERSIONS, |r| {
+        let rows = self
+            .fetch_map(&query::poll_versions(B::DIALECT), |r| {
                 let (variant, instance) = variant_instance::<B>(r)?;
-                Ok((variant, instance, B::int(r, "version")?))
+                Ok((
+                    variant,
+                    instance,
+                    B::int(r, "version")?,
+                    B::int(r, "p")? != 0,
+                ))
             })
             .await?;
         let seqs = self
@@ -415,11 +425,33 @@ impl<B: Backend> Store for SqlStore<B> {
                 Ok((B::text(r, "variant")?, B::int(r, "v")?))
             })
             .await?;
+        let pending = rows
+            .iter()
+            .filter(|r| r.3)
+            .map(|(v, i, _, _)| (v.clone(), i.clone()))
+            .collect();
+        let versions = rows.into_iter().map(|(v, i, ver, _)| (v, i, ver)).collect();
         Ok(PollState {
             database_id,
             seqs,
             versions,
+            pending,
         })
+    }
+
+    #[instrument(skip(self))]
+    async fn probe(&self, batch: u32) -> Result<Probe, StoreError> {
+        self.probe_db(batch).await
+    }
+
+    #[instrument(skip_all, fields(round = round, events = numbering.events.len(), snapshots = snapshots.len()))]
+    async fn number(
+        &self,
+        round: i64,
+        numbering: &Numbering,
+        snapshots: &[(i64, i64)],
+    ) -> Result<bool, StoreError> {
+        self.number_pending(round, numbering, snapshots).await
     }
 
     async fn upsert_snapshot(&self, s: &NewSnapshot) -> Result<(), StoreError> {

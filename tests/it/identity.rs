@@ -215,6 +215,9 @@ async fn readyz_names_only_granted_variants() {
     let w = Writer::connect(&app.db, 1).await;
     w.event(&ev(&mine, 1, "a.X")).await;
     w.event(&ev(&hidden, 1, "a.X")).await;
+    // `lag` lists the variants with numbered events.
+    w.seqs(&mine).await;
+    w.seqs(&hidden).await;
 
     let anonymous = wait_for("ready", LONG, || async {
         let (status, body) = app.get("/readyz").await;

@@ -26,6 +26,7 @@ mod rest_fuzz;
 mod retention;
 mod rooms;
 mod schema;
+mod sequencing;
 mod shutdown;
 mod store;
 mod store_backends;

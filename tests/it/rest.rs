@@ -97,6 +97,8 @@ async fn first_paint_endpoints(b: Backend) {
     for e in [&e1, &e2, &e3] {
         assert_eq!(w.event(e).await, 1);
     }
+    // Served once the gateway has numbered them (within a poll or two).
+    w.seqs(&v).await;
     let (status, body) = app.get(&format!("/api/events/{v}")).await;
     assert_eq!(status, StatusCode::OK);
     let events = body["events"].as_array().cloned().unwrap_or_default();
@@ -444,6 +446,7 @@ async fn sqlite_invalid_payload_is_served_raw() {
     let w = Writer::connect(&app.db, 1).await;
     w.exec("INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json) VALUES ('bad', 'i', 'a.B', NULL, 'alert', 'k1', '2024-05-01 00:00:00.000000', '{not json')").await;
     w.exec("INSERT INTO monitor_signal_snapshot (variant, instance_id, updated_at, payload_json) VALUES ('bad', 'i', '2024-05-01 00:00:00.000000', 'oops')").await;
+    w.seqs("bad").await;
     let (s, b) = app.get("/api/events/bad").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b["events"][0]["payload"].is_null());

@@ -206,6 +206,12 @@ async fn listener_wakes_and_ends_with_the_store(b: Backend) {
             .await
             .expect("listening");
         assert!(!listener.is_finished());
+        // NOTIFY is opt-in: the documented triggers.
+        db.raw(1)
+            .await
+            .exec(include_str!("../../deploy/postgres-notify.sql"))
+            .await
+            .expect("install the wake-up triggers");
         store
             .insert_event(&ev(&unique("ln"), 1, "a.X"))
             .await

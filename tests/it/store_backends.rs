@@ -38,6 +38,7 @@ async fn postgres_plain_timestamp_columns_read_as_utc() {
         .upsert_snapshot(&snapshot(&v, at))
         .await
         .expect("snapshot");
+    crate::common::number_pending(store.as_ref()).await;
 
     let events = store
         .events(&EventQuery::after(&v, 0, 10))

@@ -115,6 +115,7 @@ async fn names_match_byte_for_byte(b: Backend) {
         .upsert_bar(&bar("rb2405.SHFE", local))
         .await
         .expect("bar");
+    crate::common::number_pending(store.as_ref()).await;
 
     let q = |variant: &str, symbols: &[&str]| {
         let mut q = EventQuery::after(variant, 0, 10);
@@ -171,6 +172,7 @@ async fn names_match_byte_for_byte(b: Backend) {
     // Its first event key differs from the first spelling's only in case.
     let same_key = store.insert_event(&ev(&upper, 1, "rb2405.SHFE")).await;
     let other_key = store.insert_event(&ev(&upper, 2, "rb2405.SHFE")).await;
+    crate::common::number_pending(store.as_ref()).await;
     assert!(other_key.expect("event"));
     let mine = store.snapshots(Some(&v)).await.expect("snapshots");
     let theirs = store.snapshots(Some(&upper)).await.expect("snapshots");
@@ -195,8 +197,8 @@ async fn names_match_byte_for_byte(b: Backend) {
         );
         assert_eq!(
             seqs(&store, &q(&upper, &[])).await,
-            vec![3],
-            "one shared counter; the ignored duplicate still took 2"
+            vec![2],
+            "one shared counter; the ignored duplicate took no number"
         );
         assert_eq!(counters, vec![v.clone()]);
     } else {
@@ -233,6 +235,7 @@ async fn time_bounds_answer_alike(b: Backend) {
         };
         store.insert_event(&e).await.expect("event");
     }
+    crate::common::number_pending(store.as_ref()).await;
     let q = |start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>, field: TimeField| {
         let mut q = EventQuery::after(&v, 0, 10);
         (q.start, q.end, q.time_field) = (start, end, field);

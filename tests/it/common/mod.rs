@@ -81,3 +81,26 @@ pub fn stdout_of(cmd: &mut std::process::Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Numbers every pending event of `store` the way the gateway's poller does (probe, then one
+/// numbering round, until nothing is pending): for tests that read events through the store
+/// without a running gateway.
+pub async fn number_pending(store: &dyn signalgate::store::Store) {
+    for _ in 0..1000 {
+        let probe = store.probe(1000).await.expect("probe");
+        if probe.events.is_empty() && probe.snapshots.is_empty() {
+            return;
+        }
+        let marks: Vec<(i64, i64)> = probe
+            .snapshots
+            .iter()
+            .map(|p| (p.id, p.snapshot.version))
+            .collect();
+        let plan = signalgate::store::Numbering::plan(probe.events);
+        store
+            .number(probe.round, &plan, &marks)
+            .await
+            .expect("numbering round");
+    }
+    panic!("events still pending after 1000 numbering rounds");
+}

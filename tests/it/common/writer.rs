@@ -143,8 +143,29 @@ impl Writer {
             .expect("test read")
     }
 
-    /// `(seq, id)` of every event of `variant`, by seq.
+    /// `(seq, id)` of every event of `variant`, by seq, once the gateway has numbered every
+    /// event of it (events are inserted with `seq` NULL; the poller numbers them). Panics if
+    /// a running gateway does not number them within 30 s.
     pub async fn seqs(&self, variant: &str) -> Vec<(i64, i64)> {
+        let pending = format!(
+            "SELECT COUNT(*) FROM monitor_signal_event WHERE variant = {} AND seq IS NULL",
+            self.ph(1)
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = self
+                .ints(pending.clone(), vec![Arg::Str(variant.into())])
+                .await;
+            let left = left.first().and_then(|r| r.first()).copied().unwrap_or(0);
+            if left == 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{left} events of {variant} still unnumbered after 30 s: is a gateway running?"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let sql = format!(
             "SELECT seq, id FROM monitor_signal_event WHERE variant = {} ORDER BY seq",
             self.ph(1)

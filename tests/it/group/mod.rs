@@ -111,7 +111,8 @@ async fn one_poller_failover_and_handover_exactly_once(b: Backend) {
     // group's share dominate. PostgreSQL counts this database alone.
     // Three pollers would triple the rate; the bound sits well below that.
     let (interval, floor, bound) = match b {
-        Backend::MySql => (10, 100.0, 2.0),
+        // One statement per idle poll (10 ms apart plus the poll itself).
+        Backend::MySql => (10, 40.0, 2.0),
         _ => (50, 10.0, 1.5),
     };
     cl.args.poll_interval_ms = interval;
