@@ -156,6 +156,25 @@ impl ScratchDb {
         Ok(())
     }
 
+    /// Reverts the latest `n` gateway migrations (`<signalgate> migrate --down`, `n` times): the
+    /// `writers` scenario's `--gateway-down`, to measure an earlier schema with today's binary.
+    pub async fn revert(&self, signalgate: &Path, n: u32) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let out = tokio::process::Command::new(signalgate)
+                .args(["migrate", "--down", "--database-url", &self.url])
+                .output()
+                .await
+                .with_context(|| format!("run {} migrate --down", signalgate.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "signalgate migrate --down failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The gateway migrations applied to this database (`version description` from sqlx's
     /// `_sqlx_migrations`, oldest first).
     pub async fn migrations(&self) -> anyhow::Result<Vec<String>> {

@@ -276,6 +276,7 @@ impl Poller {
         let mut progress = Progress::default();
         if self.must_reconcile(&probe) {
             self.sync.dirty = true;
+            metrics::counter!("signalgate_reconciles_total").increment(1);
             progress.any |= self.reconcile().await?;
             self.sync = Sync {
                 round: Some(probe.round),
@@ -331,6 +332,10 @@ impl Poller {
             after,
         } = numbering;
         let now = chrono::Utc::now();
+        let mut by_variant: HashMap<String, Vec<crate::domain::Event>> = HashMap::new();
+        for e in events {
+            by_variant.entry(e.variant.clone()).or_default().push(e);
+        }
         for (variant, upto) in after {
             let from = before.get(&variant).copied().unwrap_or(0);
             let published = self.seed.heads.get(&variant).copied().unwrap_or(0);
@@ -343,8 +348,7 @@ impl Poller {
             if published < from {
                 self.catch_up(&variant, published, from).await?;
             }
-            let rows: Vec<&crate::domain::Event> =
-                events.iter().filter(|e| e.variant == variant).collect();
+            let rows = by_variant.remove(&variant).unwrap_or_default();
             for e in &rows {
                 // From the writer's created_at to publication (emission follows at once).
                 let age = (now - e.created_at).to_std().unwrap_or_default();
@@ -354,7 +358,7 @@ impl Poller {
                 variant: variant.clone(),
                 after_seq: from,
                 upto_seq: upto,
-                events: rows.into_iter().filter_map(serialise).collect(),
+                events: rows.iter().filter_map(serialise).collect(),
             };
             self.bus.publish(BusMessage::Events(batch)).await?;
             crate::metrics::learn_variant(&variant);

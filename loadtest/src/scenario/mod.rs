@@ -135,6 +135,11 @@ pub struct Opts {
     /// Writers: rounds per cell, alternating which schema goes first (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Writers: revert the latest N gateway migrations after migrating (`migrate --down`), to
+    /// measure an earlier schema with the same binary (`--gateway-down 1`: the schema before
+    /// migration 0005, with the seq trigger and NOTIFY).
+    #[arg(long, default_value_t = 0)]
+    pub gateway_down: u32,
     /// Seconds to wait for stragglers after the writers stop.
     #[arg(long, default_value_t = 20.0)]
     pub drain: f64,

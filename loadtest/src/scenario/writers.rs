@@ -55,6 +55,7 @@ async fn body(
     let bin = opts.signalgate_bin();
     plain.apply(Schema::Seed, &bin).await?;
     gateway.apply(Schema::Gateway, &bin).await?;
+    gateway.revert(&bin, opts.gateway_down).await?;
     let migrations = gateway.migrations().await.unwrap_or_default();
     let run_id = setup::run_id();
     let mut summaries = Vec::new();
