@@ -24,6 +24,11 @@
 #   SECONDS_PER_RUN  pgbench -T (default 5); MY_QUERIES inserts per mysqlslap writer (default 3000)
 #   ROUNDS           rounds per cell (default 3); the order plain/gateway alternates per round
 #   CELLS            "W/V W/V …" (default "8/1 8/8 1/1")
+#   WITH_GATEWAY     1: a `signalgate serve` runs against the gateway's database during its
+#                    rounds (not with GATEWAY_DOWN: this binary cannot poll an older schema);
+#                    it numbers the events as in production; default 0
+#   GATEWAY_DOWN     revert the latest N gateway migrations after migrating (default 0; 1
+#                    measures the schema before migration 0005: seq trigger and NOTIFY)
 # Output: one line per round, then a Markdown table; with JSON_OUT=file also a JSON array.
 set -euo pipefail
 
@@ -34,6 +39,9 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 MY_QUERIES="${MY_QUERIES:-3000}"
 ROUNDS="${ROUNDS:-3}"
 CELLS="${CELLS:-8/1 8/8 1/1}"
+GATEWAY_DOWN="${GATEWAY_DOWN:-0}"
+WITH_GATEWAY="${WITH_GATEWAY:-0}"
+gateways=()
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
 pick() { # the release binary if built, else the debug one
     if [[ -x "$target/release/$1" ]]; then echo "$target/release/$1"; else echo "$target/debug/$1"; fi
@@ -50,6 +58,7 @@ tag="sgt_bench_$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 created=()
 work="$(mktemp -d)"
 cleanup() {
+    for pid in "${gateways[@]}"; do kill "$pid" 2>/dev/null || true; done
     for spec in "${created[@]}"; do
         case "$spec" in
         pg:*) psql "$PG/postgres" -qAt -c "DROP DATABASE IF EXISTS ${spec#pg:} WITH (FORCE)" >/dev/null 2>&1 || true ;;
@@ -84,6 +93,9 @@ make_db() { # backend schema: creates the database, applies the schema, sets $ma
             "$LOADTEST_BIN" seed-ddl postgres | psql "$PG/$name" -qAt -v ON_ERROR_STOP=1 >/dev/null
         else
             "$SIGNALGATE_BIN" migrate --database-url "$PG/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+            for ((d = 0; d < GATEWAY_DOWN; d++)); do
+                "$SIGNALGATE_BIN" migrate --down --database-url "$PG/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+            done
         fi
     else
         my_cli -e "CREATE DATABASE $name"
@@ -92,6 +104,9 @@ make_db() { # backend schema: creates the database, applies the schema, sets $ma
             "$LOADTEST_BIN" seed-ddl mysql | my_cli "$name"
         else
             "$SIGNALGATE_BIN" migrate --database-url "${MY%/}/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+            for ((d = 0; d < GATEWAY_DOWN; d++)); do
+                "$SIGNALGATE_BIN" migrate --down --database-url "${MY%/}/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+            done
         fi
     fi
     made=$name
@@ -134,6 +149,12 @@ for backend in "${backends[@]}"; do
     esac
     make_db "$backend" plain && plain_db=$made
     make_db "$backend" gw && gw_db=$made
+    if [[ $WITH_GATEWAY == 1 ]]; then
+        gw_url="$PG/$gw_db"
+        [[ $backend == mysql ]] && gw_url="${MY%/}/$gw_db"
+        "$SIGNALGATE_BIN" serve --no-migrate --listen 127.0.0.1:0 --database-url "$gw_url" >"$work/gateway-$backend.log" 2>&1 &
+        gateways+=($!)
+    fi
     for cell in $CELLS; do
         w=${cell%/*} v=${cell#*/}
         : >"$work/plain" && : >"$work/gw" && : >"$work/ratio"

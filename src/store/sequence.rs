@@ -124,20 +124,52 @@ pub(crate) fn probe_sql(d: Dialect, batch: u32) -> Sql {
     Sql::new(d, text)
 }
 
-/// `UPDATE <table> SET <col> = CASE id WHEN .. THEN .. END WHERE id IN (..)<tail>`.
-fn set_by_id(d: Dialect, table: &str, col: &str, values: &[(i64, i64)], tail: &str) -> Sql {
-    let mut sql = Sql::new(d, format!("UPDATE {table} SET {col} = CASE id"));
-    for (id, value) in values {
-        sql.push(" WHEN ")
-            .list([Param::I64(*id)])
-            .push(" THEN ")
-            .list([Param::I64(*value)]);
+/// The numbers of one round, in one `UPDATE` joined with the list of `(id, seq)` pairs (a hash
+/// or index join: linear in the batch, where `CASE id WHEN ..` would be quadratic), only on rows
+/// still without a number.
+fn set_seqs(d: Dialect, seqs: &[(i64, i64)]) -> Sql {
+    let pairs = |sql: &mut Sql, sep: &str, cast: bool| {
+        for (i, (id, seq)) in seqs.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { sep });
+            sql.list([Param::I64(*id)]);
+            sql.push(if cast && i == 0 { "::bigint, " } else { ", " });
+            sql.list([Param::I64(*seq)]);
+            sql.push(if cast && i == 0 { "::bigint)" } else { ")" });
+        }
+    };
+    match d {
+        Dialect::Postgres => {
+            let mut sql = Sql::new(d, "UPDATE monitor_signal_event AS e SET seq = v.seq FROM (VALUES ");
+            pairs(&mut sql, ", (", true);
+            sql.push(") AS v(id, seq) WHERE e.id = v.id AND e.seq IS NULL");
+            sql
+        }
+        Dialect::Sqlite => {
+            let mut sql = Sql::new(
+                d,
+                "UPDATE monitor_signal_event SET seq = v.column2 FROM (VALUES ",
+            );
+            pairs(&mut sql, ", (", false);
+            sql.push(
+                ") AS v WHERE monitor_signal_event.id = v.column1 \
+                 AND monitor_signal_event.seq IS NULL",
+            );
+            sql
+        }
+        Dialect::MySql => {
+            // MariaDB and MySQL 8 spell a VALUES table differently; a UNION ALL works on both.
+            let mut sql = Sql::new(d, "UPDATE monitor_signal_event e JOIN (");
+            for (i, (id, seq)) in seqs.iter().enumerate() {
+                sql.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
+                    .list([Param::I64(*id)])
+                    .push(if i == 0 { " AS id, " } else { ", " })
+                    .list([Param::I64(*seq)])
+                    .push(if i == 0 { " AS seq" } else { "" });
+            }
+            sql.push(") v ON e.id = v.id SET e.seq = v.seq WHERE e.seq IS NULL");
+            sql
+        }
     }
-    sql.push(" END WHERE id IN (")
-        .list(values.iter().map(|(id, _)| Param::I64(*id)))
-        .push(")")
-        .push(tail);
-    sql
 }
 
 /// The new heads, in one multi-row upsert.
@@ -223,7 +255,7 @@ impl<B: Backend> SqlStore<B> {
             if !numbering.events.is_empty() {
                 let seqs: Vec<(i64, i64)> =
                     numbering.events.iter().map(|e| (e.id, e.seq)).collect();
-                let set = set_by_id(d, "monitor_signal_event", "seq", &seqs, " AND seq IS NULL");
+                let set = set_seqs(d, &seqs);
                 let changed = B::execute_on(&mut tx, prepare::<B>(set.text, set.params)).await?;
                 if changed != seqs.len() as u64 {
                     // Numbered by something that did not take part in the rounds.
