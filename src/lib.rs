@@ -8,8 +8,8 @@
 //! # Layout
 //! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
 //!   database and realtime; secrets (database URLs) that never print their password.
-//! - [`auth`]: JWT bearer tokens and per-variant grants for REST and Socket.IO.
-//! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics at `/metrics`.
+//! - [`auth`]: JWT verification and per-variant grants (REST and Socket.IO apply them).
+//! - [`telemetry`]: tracing set-up; [`metrics`]: the Prometheus recorder and label helpers.
 //! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.
 //! - [`domain`]: validated identifiers and the JSON shapes shared by REST and Socket.IO.
 //! - [`store`]: the `Store` trait, one generic SQL implementation, per-backend differences.
@@ -17,12 +17,12 @@
 //! - [`bus`]: poller → every instance's realtime side; messages with a serde wire format.
 //! - [`group`]: group mode: leader election over Redis, heartbeats, degraded mode.
 //! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
-//!   Socket.IO handlers and protocol.
+//!   Socket.IO handlers and protocol, and the connect middleware (connection cap, `Origin`,
+//!   token).
 //! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
-//! - [`limits`]: Socket.IO connection cap and handshake Origin check.
-//! - [`rate_limit`]: REST rate limit per client IP.
-//! - [`http`]: REST under `/api`, health probes, CORS, the error type; [`serve`]: the HTTP
-//!   server (connection time bounds and limit).
+//! - [`http`]: REST under `/api`, health probes, CORS, the error type, and the REST middleware
+//!   (bearer tokens, rate limit per client IP, request metrics and `/metrics`); [`serve`]: the
+//!   HTTP server (connection time bounds and limit).
 //! - [`web`]: embedded static assets.
 //! - [`demo`]: the demo strategy writer.
 //! - [`startup`]: [`Application`] wires it all together; [`shutdown`]: telling Socket.IO
@@ -36,10 +36,8 @@ pub mod domain;
 pub mod group;
 pub mod http;
 pub mod lifecycle;
-pub mod limits;
 pub mod metrics;
 pub mod poller;
-pub mod rate_limit;
 pub mod realtime;
 pub mod retention;
 pub mod serve;

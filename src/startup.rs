@@ -19,16 +19,18 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 use crate::{
-    auth::{Verifier, socket::SocketAuth},
+    auth::Verifier,
     bus::{Bus, LocalBus},
     config::{Config, DemoArgs},
     demo,
     group::{Group, GroupParts, GroupStatus},
-    http::{self, AppState},
+    http::{self, AppState, metrics::MetricsState},
     lifecycle::Supervisor,
     poller::{Poller, PollerStatus},
     realtime::{
         self,
+        admission::Admission,
+        auth::SocketAuth,
         bars::{
             LiveBars,
             poller::{BarPoller, BarRoute, LocalRoute},
@@ -116,7 +118,7 @@ impl Application {
         ));
         let live_bars = Arc::new(LiveBars::new(store.clone(), bars_tz));
         let origins = config.http.origins(verifier.is_some());
-        let admission = Arc::new(crate::limits::Admission::new(&config.limits, &origins));
+        let admission = Arc::new(Admission::new(config.limits.max_connections, &origins));
         let (io_layer, io) = realtime::build_io(
             rt,
             hub.clone(),
@@ -228,21 +230,22 @@ impl Application {
             fault: tasks.fault(),
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
             auth: verifier,
-            rate_limit: crate::rate_limit::build(
+            rate_limit: http::rate_limit::build(
                 config.limits.rate_limit,
                 config.limits.rate_limit_burst,
                 &tasks,
             ),
         };
-        let metrics_state = crate::metrics::MetricsState {
+        let metrics_state = MetricsState {
             io: io.clone(),
             hub: hub.clone(),
             group: state.group.clone(),
         };
         let (metrics_router, metrics_addr) =
-            match crate::metrics::start(&config.metrics, metrics_state, &tasks).await? {
-                crate::metrics::Serving::Main(r) => (r, None),
-                crate::metrics::Serving::Separate(addr) => (Router::new(), Some(addr)),
+            match http::metrics::start(config.metrics.metrics_listen, metrics_state, &tasks).await?
+            {
+                http::metrics::Serving::Main(r) => (r, None),
+                http::metrics::Serving::Separate(addr) => (Router::new(), Some(addr)),
             };
         let app = http::router(state)
             .merge(metrics_router)

@@ -10,17 +10,20 @@
 //!   `--jwt-issuer`, `--allow-anonymous`) and the secure-default check for public listen
 //!   addresses.
 //! - [`claims`]: the claim checks, shared by REST and Socket.IO.
-//! - [`rest`]: the `/api` middleware (401) and the [`rest::Access`] extractor (403).
-//! - [`socket`]: the Socket.IO connect middleware, subscribe check and expiry timer.
+//!
+//! Token verification only: the transports apply it where they live, REST in
+//! [`crate::http`]'s `auth` middleware and `Access` extractor, Socket.IO in
+//! [`crate::realtime`]'s connect middleware.
 //!
 //! Without a secret or key, authentication is off and every variant is readable (anonymous).
 
 pub mod claims;
 pub mod config;
-pub mod rest;
-pub mod socket;
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -94,6 +97,9 @@ pub enum AuthError {
     #[error("invalid token: {0}")]
     Invalid(&'static str),
 }
+
+/// The verifier, or `None` when authentication is off.
+pub type MaybeVerifier = Option<Arc<Verifier>>;
 
 /// Checks token signatures and claims.
 pub struct Verifier {

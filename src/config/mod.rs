@@ -9,10 +9,12 @@ use clap::{
 };
 use serde::{Deserialize, Serialize};
 
+mod limits;
 mod redis;
 mod secret;
 mod size;
 
+pub use limits::LimitsConfig;
 pub use redis::RedisConfig;
 pub use secret::{DatabaseUrl, redact_url};
 pub use size::ByteSize;
@@ -150,7 +152,7 @@ pub struct Config {
     /// Connection limits.
     #[command(flatten)]
     #[serde(flatten)]
-    pub limits: crate::limits::LimitsConfig,
+    pub limits: LimitsConfig,
 
     /// Event retention.
     #[command(flatten)]

@@ -10,9 +10,13 @@
 //! - [`consumer`]: applies bus messages to the hub;
 //! - [`bars`]: live bars (`subscribe_bars`, `bar_update`): the followed series and their pushes;
 //!   [`bars::poller`] reads them and publishes them on a bus;
-//! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
+//! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order;
+//! - [`admission`], [`auth`]: the connect middleware that runs before registration (connection
+//!   cap and `Origin`, then the token).
 
+pub mod admission;
 mod apply;
+pub mod auth;
 pub mod bars;
 mod budget;
 pub mod consumer;
@@ -29,10 +33,7 @@ use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::{
-    auth::socket::{self as auth, SocketAuth},
-    config::RealtimeConfig,
-};
+use crate::config::RealtimeConfig;
 
 /// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
 /// the live bars and the token verifier as state, and the `/` namespace handlers.
@@ -40,8 +41,8 @@ pub fn build_io(
     config: &RealtimeConfig,
     hub: Arc<hub::Hub>,
     bars: Arc<bars::LiveBars>,
-    auth: SocketAuth,
-    admission: Arc<crate::limits::Admission>,
+    auth: auth::SocketAuth,
+    admission: Arc<admission::Admission>,
 ) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
@@ -65,7 +66,7 @@ pub fn build_io(
         handlers::on_connect
             .with(handlers::register)
             .with(auth::authenticate)
-            .with(crate::limits::admit),
+            .with(admission::admit),
     );
     (layer, io)
 }
