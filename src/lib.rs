@@ -6,8 +6,9 @@
 //! paint over REST (snapshots, event ranges, OHLC bars from VnPy's `dbbardata`).
 //!
 //! # Layout
-//! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
-//!   database and realtime; secrets (database URLs) that never print their password.
+//! - [`config`]: every setting: CLI flags and subcommands, `SIGNALGATE_*` env vars, the optional
+//!   TOML file; one section per concern; secrets that never print (database URLs, the JWT
+//!   secret).
 //! - [`auth`]: JWT verification and per-variant grants (REST and Socket.IO apply them).
 //! - [`telemetry`]: tracing set-up; [`metrics`]: the Prometheus recorder and label helpers.
 //! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.

@@ -60,7 +60,7 @@ async fn run() -> anyhow::Result<()> {
             let horizon = signalgate::retention::horizon(args.events_older_than)?;
             let total = s.count_events_before(horizon).await?;
             println!("{total} events created before {horizon} (snapshots are never pruned)");
-            let months_ahead = signalgate::retention::MONTHS_AHEAD;
+            let months_ahead = config::MONTHS_AHEAD;
             let parts = s
                 .prune_partitions(horizon, months_ahead, args.dry_run)
                 .await?;

@@ -15,13 +15,10 @@
 
 use std::{
     collections::HashSet,
-    net::SocketAddr,
     sync::{LazyLock, Mutex, OnceLock},
 };
 
-use clap::Args;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde::{Deserialize, Serialize};
 
 /// Most distinct `variant` label values (a few hundred strategies is already a lot; each value
 /// costs one series per per-variant metric).
@@ -32,15 +29,6 @@ pub const OTHER_VARIANT: &str = "_other";
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// Metrics settings.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-pub struct MetricsConfig {
-    /// Serve `/metrics` on this address only (e.g. an internal interface) instead of the main
-    /// listener.
-    #[arg(long, env = "SIGNALGATE_METRICS_LISTEN", global = true)]
-    pub metrics_listen: Option<SocketAddr>,
-}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static KNOWN_VARIANTS: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);

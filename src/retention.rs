@@ -10,12 +10,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use clap::Args;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::config::parse_duration,
+    config::MONTHS_AHEAD,
     lifecycle::{Component, Supervisor},
     store::Store,
 };
@@ -24,59 +22,6 @@ use crate::{
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// How often the in-process schedule prunes.
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(3600);
-/// Months of partitions kept ready ahead of the current one (PostgreSQL partitions).
-pub const MONTHS_AHEAD: u32 = 2;
-
-/// Retention settings of `serve`.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-pub struct RetentionConfig {
-    /// Delete events older than this (`90d`) every hour, in-process. Off by default; in group
-    /// mode only the current leader runs it.
-    #[arg(long, env = "SIGNALGATE_RETENTION", global = true, value_parser = parse_duration)]
-    #[serde(default, with = "humantime_serde_opt")]
-    pub retention: Option<Duration>,
-}
-
-mod humantime_serde_opt {
-    //! `Option<Duration>` as a humantime string in the TOML file.
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-/// `prune` flags.
-#[derive(Debug, Clone, Args)]
-pub struct PruneArgs {
-    /// Delete events whose created_at is older than this (`90d`, `12h`).
-    #[arg(long, value_parser = parse_duration)]
-    pub events_older_than: Duration,
-    /// Only count what would be deleted.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Events deleted per statement.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: u32,
-}
-
-/// `partition` flags.
-#[derive(Debug, Clone, Args)]
-pub struct PartitionArgs {
-    /// Create the partitions of this many months after the current one.
-    #[arg(long, default_value_t = MONTHS_AHEAD, value_parser = clap::value_parser!(u32).range(0..=24))]
-    pub months_ahead: u32,
-}
 
 /// Deletes events created before `horizon` in batches of `batch`, calling `progress` with the
 /// running total after each; returns the total. Stops early when `stop` is cancelled.
@@ -110,10 +55,10 @@ pub fn horizon(older_than: Duration) -> anyhow::Result<chrono::DateTime<chrono::
         .ok_or_else(|| anyhow::anyhow!("retention {older_than:?} reaches before year 1"))
 }
 
-/// Starts the hourly in-process prune when `--retention` is set (standalone; in group mode the
-/// leader runs it, see [`start_leading`]).
-pub fn start(config: &RetentionConfig, store: Arc<dyn Store>, tasks: &Supervisor) {
-    let Some(older_than) = config.retention else {
+/// Starts the hourly in-process prune of events older than `retention` (`--retention`) when it
+/// is set (standalone; in group mode the leader runs it, see [`start_leading`]).
+pub fn start(retention: Option<Duration>, store: Arc<dyn Store>, tasks: &Supervisor) {
+    let Some(older_than) = retention else {
         return;
     };
     tracing::info!(retention = %humantime::format_duration(older_than), "pruning old events every hour");

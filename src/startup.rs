@@ -18,8 +18,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
+mod settings;
+
 use crate::{
-    auth::Verifier,
     bus::{Bus, LocalBus},
     config::{Config, DemoArgs},
     demo,
@@ -37,11 +38,11 @@ use crate::{
         },
         consumer,
         fanout::Fanout,
-        hub::{Hub, HubLimits},
+        hub::Hub,
     },
     serve::{ConnLimits, Server},
     shutdown::Closing,
-    store::{self, PoolOptions, Store},
+    store::{self, Store},
     web,
 };
 
@@ -82,7 +83,7 @@ impl Application {
     pub async fn build(config: Config, options: BuildOptions) -> anyhow::Result<Self> {
         config.validate()?;
         config.auth.check_exposure(config.http.listen)?;
-        let verifier = Verifier::from_config(&config.auth)?.map(Arc::new);
+        let verifier = settings::verifier(&config.auth)?.map(Arc::new);
         if verifier.is_none() {
             tracing::info!("authentication is off: every variant is readable by anyone");
         }
@@ -90,14 +91,7 @@ impl Application {
         if config.database.database_url.is_none() {
             tracing::info!(%url, "no --database-url given: using the embedded SQLite database");
         }
-        let store = store::connect(
-            url.expose(),
-            &PoolOptions {
-                max_connections: config.database.db_max_connections,
-                acquire_timeout: config.database.acquire_timeout(),
-            },
-        )
-        .await?;
+        let store = settings::connect(&config.database).await?;
         tracing::info!(backend = store.backend(), %url, "database configured");
         if options.migrate {
             store.migrate().await?;
@@ -105,22 +99,15 @@ impl Application {
         }
         let bars_tz = config.database.bars_tz()?;
 
-        let rt = &config.realtime;
         let hub = Arc::new(Hub::new(
             store.clone(),
-            HubLimits {
-                ring_capacity: rt.ring_capacity,
-                history_budget: rt.history_budget.bytes_usize(),
-                resume_cap: rt.resume_cap,
-                max_subscriptions: rt.max_subscriptions,
-                max_symbols: rt.max_symbols,
-            },
+            settings::hub_limits(&config.realtime),
         ));
         let live_bars = Arc::new(LiveBars::new(store.clone(), bars_tz));
         let origins = config.http.origins(verifier.is_some());
         let admission = Arc::new(Admission::new(config.limits.max_connections, &origins));
         let (io_layer, io) = realtime::build_io(
-            rt,
+            settings::transport(&config.realtime),
             hub.clone(),
             live_bars.clone(),
             SocketAuth(verifier.clone()),
@@ -138,11 +125,11 @@ impl Application {
 
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let status = Arc::new(PollerStatus::default());
-        let poller_config = config.database.poller();
+        let poller_config = settings::poller(&config.database);
         // Group mode: the consumer also reads the Redis channel; the group decides who polls.
-        let group = match config.redis.redis_url {
-            Some(_) => Some(Group::new(
-                &config.redis,
+        let group = match settings::membership(&config.redis) {
+            Some(member) => Some(Group::new(
+                &member,
                 &database_identity(store.as_ref()).await?,
                 GroupParts {
                     store: store.clone(),
@@ -209,7 +196,7 @@ impl Application {
 
         if !group_mode {
             // In group mode the leader runs it (see `Group`).
-            crate::retention::start(&config.retention, store.clone(), &tasks);
+            crate::retention::start(config.retention.retention, store.clone(), &tasks);
         }
 
         if let Some(args) = options.demo {
@@ -275,7 +262,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            conn_limits: config.http.conn_limits(),
+            conn_limits: settings::conn_limits(&config.http),
             io,
             store,
             hub,

@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 
 use crate::{
     bus::{Bus, BusReceiver, GroupKeys, LeaseToken, RedisBus},
-    config::RedisConfig,
+    config::DatabaseUrl,
     lifecycle::{Component, Supervisor},
     poller::{Poller, PollerConfig, PollerStatus},
     realtime::hub::Hub,
@@ -51,6 +51,19 @@ pub use status::{GroupStatus, Role};
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest wait for one Redis command (shorter for short leases: a third of the TTL).
 const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Which group to join, and how (the Redis settings' values).
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The Redis server (`--redis-url`).
+    pub redis_url: DatabaseUrl,
+    /// The group's name (`--redis-group`): with the database identity, it names the keys.
+    pub group: String,
+    /// The leader lease (`--redis-lease-ttl-ms`).
+    pub lease_ttl: Duration,
+    /// Test hook: drop every Nth event/snapshot message received from Redis (0 = never).
+    pub drop_every: u64,
+}
 
 /// What the group needs from the application.
 #[derive(Clone)]
@@ -106,19 +119,16 @@ enum Active {
 }
 
 impl Group {
-    /// Prepares group mode from `config` (needs `redis_url`) on the database with identity
-    /// `database_id` ([`crate::store::Store::database_id`]); connects in [`Group::run`].
-    pub fn new(config: &RedisConfig, database_id: &str, parts: GroupParts) -> anyhow::Result<Self> {
-        let url = config
-            .redis_url
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("group mode needs --redis-url"))?;
-        let ttl = config.lease_ttl();
+    /// Prepares the membership `member` on the database with identity `database_id`
+    /// ([`crate::store::Store::database_id`]); connects in [`Group::run`].
+    pub fn new(member: &Membership, database_id: &str, parts: GroupParts) -> anyhow::Result<Self> {
+        let url = &member.redis_url;
+        let ttl = member.lease_ttl;
         let timeout = (ttl / 3).min(MAX_COMMAND_TIMEOUT);
         let bus = Arc::new(
             RedisBus::new(
                 url.expose(),
-                GroupKeys::new(&config.redis_group, database_id),
+                GroupKeys::new(&member.group, database_id),
                 timeout,
             )
             .map_err(|e| anyhow::anyhow!("--redis-url {url}: {e}"))?,
@@ -130,12 +140,11 @@ impl Group {
             lease,
             parts,
             status: Arc::new(
-                GroupStatus::new(instance, Role::Follower)
-                    .bound_to(&config.redis_group, database_id),
+                GroupStatus::new(instance, Role::Follower).bound_to(&member.group, database_id),
             ),
             resigned: Arc::new(Notify::new()),
             ttl,
-            drop_every: config.test_drop_every(),
+            drop_every: member.drop_every,
         })
     }
 

@@ -33,12 +33,25 @@ use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::config::RealtimeConfig;
+/// The bounds of the Socket.IO transport (from the realtime settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Packets queued per socket before the client counts as too slow (`--socket-buffer`).
+    pub socket_buffer: usize,
+    /// Websocket read buffer per connection, bytes (`--ws-read-buffer`).
+    pub ws_read_buffer: usize,
+    /// Largest message a client may send on either transport (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+    /// Engine.IO heartbeat: how often the server pings.
+    pub ping_interval: Duration,
+    /// Engine.IO heartbeat: a peer silent this long after a ping is dead.
+    pub ping_timeout: Duration,
+}
 
-/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
+/// Builds the Socket.IO layer and handle with the transport's buffers and heartbeat, the hub and
 /// the live bars and the token verifier as state, and the `/` namespace handlers.
 pub fn build_io(
-    config: &RealtimeConfig,
+    config: Transport,
     hub: Arc<hub::Hub>,
     bars: Arc<bars::LiveBars>,
     auth: auth::SocketAuth,
@@ -52,8 +65,8 @@ pub fn build_io(
         .max_payload(config.max_message_bytes as u64)
         .ws_max_message_size(config.max_message_bytes)
         .ws_max_frame_size(config.max_message_bytes)
-        .ping_interval(Duration::from_millis(config.ping_interval_ms))
-        .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
         .with_state(hub)
         .with_state(bars)
         .with_state(auth)

@@ -4,6 +4,8 @@
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::config::duration::{humantime_serde, parse_duration};
+
 /// Connection limits.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct LimitsConfig {
@@ -42,23 +44,9 @@ pub struct LimitsConfig {
         long,
         env = "SIGNALGATE_SHUTDOWN_TIMEOUT",
         default_value = "10s",
-        value_parser = crate::auth::config::parse_duration,
+        value_parser = parse_duration,
         global = true
     )]
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: std::time::Duration,
-}
-
-mod humantime_serde {
-    //! A `Duration` as a humantime string in the TOML file.
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        humantime::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
 }
