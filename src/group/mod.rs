@@ -65,26 +65,27 @@ pub struct Membership {
     pub drop_every: u64,
 }
 
-/// What the group needs from the application.
+/// What polling needs from the application, alone or in a group (where the group starts and
+/// stops the poller by role).
 #[derive(Clone)]
-pub struct GroupParts {
+pub struct PollParts {
     /// The database.
     pub store: Arc<dyn Store>,
     /// The hub (positions to start a poller from, and to compare heartbeats with).
     pub hub: Arc<Hub>,
-    /// The local bus: the degraded poller publishes here.
+    /// The local bus: a standalone or degraded poller publishes here.
     pub local: Arc<dyn Bus>,
     /// Poller settings.
     pub poller: PollerConfig,
     /// Poller / heartbeat liveness for `/readyz`.
     pub liveness: Arc<PollerStatus>,
-    /// `--retention`: the leader (only) prunes old events.
+    /// `--retention`: who polls (alone, or the group's leader only) also prunes old events.
     pub retention: Option<Duration>,
 }
 
-impl std::fmt::Debug for GroupParts {
+impl std::fmt::Debug for PollParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupParts")
+        f.debug_struct("PollParts")
             .field("store", &self.store)
             .finish()
     }
@@ -95,7 +96,7 @@ impl std::fmt::Debug for GroupParts {
 pub struct Group {
     bus: Arc<RedisBus>,
     lease: Lease,
-    parts: GroupParts,
+    parts: PollParts,
     status: Arc<GroupStatus>,
     resigned: Arc<Notify>,
     ttl: Duration,
@@ -121,7 +122,7 @@ enum Active {
 impl Group {
     /// Prepares the membership `member` on the database with identity `database_id`
     /// ([`crate::store::Store::database_id`]); connects in [`Group::run`].
-    pub fn new(member: &Membership, database_id: &str, parts: GroupParts) -> anyhow::Result<Self> {
+    pub fn new(member: &Membership, database_id: &str, parts: PollParts) -> anyhow::Result<Self> {
         let url = &member.redis_url;
         let ttl = member.lease_ttl;
         let timeout = (ttl / 3).min(MAX_COMMAND_TIMEOUT);
