@@ -7,14 +7,18 @@
 //! On PostgreSQL the event table can be converted to monthly partitions (`signalgate
 //! partition`, see `store/partition.rs`); then `prune` and the schedule first drop the whole
 //! months older than the horizon and create the coming ones, and delete the rest in batches.
+//!
+//! The `prune` and `partition` subcommands' bodies are [`prune_command`] and
+//! [`partition_command`]; they print their report on stdout.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::MONTHS_AHEAD,
+    config::{MONTHS_AHEAD, PruneArgs},
     lifecycle::{Component, Supervisor},
+    shutdown,
     store::Store,
 };
 
@@ -106,4 +110,75 @@ async fn prune_all(
     let dropped = store.prune_partitions(horizon, MONTHS_AHEAD, false).await?;
     let deleted = prune(store, horizon, 1000, stop, |_| {}).await?;
     Ok(dropped.rows + deleted)
+}
+
+/// `signalgate prune`: counts the events older than `--events-older-than`, drops whole old
+/// partitions (PostgreSQL, partitioned table) and deletes the rest in batches, printing the
+/// progress; with `--dry-run` only counts. SIGINT or SIGTERM stops it between two batches.
+pub async fn prune_command(store: &dyn Store, args: &PruneArgs) -> anyhow::Result<()> {
+    let horizon = horizon(args.events_older_than)?;
+    let total = store.count_events_before(horizon).await?;
+    println!("{total} events created before {horizon} (snapshots are never pruned)");
+    let parts = store
+        .prune_partitions(horizon, MONTHS_AHEAD, args.dry_run)
+        .await?;
+    if parts.partitioned {
+        let verb = if args.dry_run {
+            "would drop"
+        } else {
+            "dropped"
+        };
+        let names = parts.dropped.join(", ");
+        println!(
+            "{verb} {} partitions with {} events: {names}",
+            parts.dropped.len(),
+            parts.rows
+        );
+        if !parts.created.is_empty() {
+            println!("created partitions: {}", parts.created.join(", "));
+        }
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    let total = store.count_events_before(horizon).await?;
+    if total == 0 && parts.partitioned {
+        println!("done: deleted {} events", parts.rows);
+    }
+    if total > 0 {
+        let stop = shutdown::cancel_on_signal();
+        let deleted = prune(store, horizon, args.batch, &stop, |done| {
+            println!("deleted {done}/{total}")
+        })
+        .await?;
+        println!("done: deleted {} events", parts.rows + deleted);
+    }
+    Ok(())
+}
+
+/// `signalgate partition` (PostgreSQL): converts the event table to monthly partitions, or
+/// creates those of the coming `months_ahead` months, and prints what it did.
+pub async fn partition_command(store: &dyn Store, months_ahead: u32) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let r = store.partition_events(months_ahead).await?;
+    let took = started.elapsed();
+    if r.converted {
+        println!(
+            "converted monitor_signal_event to monthly partitions: {} events kept, {} partitions, {took:.2?}",
+            r.rows,
+            r.created.len()
+        );
+        println!("writers: use INSERT ... ON CONFLICT DO NOTHING (no conflict target) from now on");
+    } else if r.created.is_empty() {
+        println!(
+            "already partitioned ({} events); no partition to create",
+            r.rows
+        );
+    } else {
+        println!("already partitioned ({} events)", r.rows);
+    }
+    if !r.created.is_empty() {
+        println!("created partitions: {}", r.created.join(", "));
+    }
+    Ok(())
 }

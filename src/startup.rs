@@ -24,9 +24,10 @@ mod feeding;
 mod settings;
 
 use self::feeding::Feeding;
+pub use self::settings::{connect, connect_migrated};
 use crate::{
     bus::{Bus, LocalBus},
-    config::{Config, DemoArgs},
+    config::{Config, DemoArgs, ServeArgs},
     demo,
     group::PollParts,
     http::{self, AppState, metrics::MetricsState},
@@ -57,6 +58,16 @@ pub struct BuildOptions {
     pub migrate: bool,
     /// Run the demo writer in-process with these settings.
     pub demo: Option<DemoArgs>,
+}
+
+impl From<ServeArgs> for BuildOptions {
+    /// What `serve`'s flags ask for.
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            migrate: !args.no_migrate,
+            demo: args.demo.then_some(args.demo_args),
+        }
+    }
 }
 
 /// A built, bound, not yet serving gateway.

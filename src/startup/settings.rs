@@ -27,6 +27,14 @@ pub async fn connect(db: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("connecting to {url}"))
 }
 
+/// [`connect`], then applies the pending migrations (what the `prune`, `partition` and `demo`
+/// subcommands do first).
+pub async fn connect_migrated(db: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store = connect(db).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
 /// The token verifier, `None` when authentication is off.
 pub fn verifier(auth: &AuthConfig) -> anyhow::Result<Option<Verifier>> {
     let rules = ClaimRules {
