@@ -186,7 +186,7 @@ impl Group {
         let resubscriber = self.bus.subscriber().manage_subscriptions();
         let bus = self.bus.clone();
         sup.spawn_critical("redis-subscriber", |token| async move {
-            keep_subscribed(bus, token).await;
+            feed::keep_subscribed(bus, token).await;
         });
 
         let token = sup.token().clone();
@@ -372,34 +372,6 @@ impl Group {
                     tracing::warn!(error = %err, "could not release the lease; it expires by itself")
                 }
             }
-        }
-    }
-}
-
-/// Subscribes to the channel (retrying until Redis answers), then pings the subscriber
-/// connection every heartbeat interval so an unresponsive connection is noticed and reopened.
-async fn keep_subscribed(bus: Arc<RedisBus>, token: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            r = bus.subscribe_channel() => match r {
-                Ok(()) => break,
-                Err(err) => tracing::debug!(error = %err, "cannot subscribe yet"),
-            },
-        }
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
-    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(err) = bus.subscriber().ping::<()>(None).await {
-            tracing::debug!(error = %err, "subscriber ping failed");
         }
     }
 }
