@@ -6,27 +6,37 @@
 //! paint over REST (snapshots, event ranges, OHLC bars from VnPy's `dbbardata`).
 //!
 //! # Layout
-//! - [`config`]: CLI flags, `SIGNALGATE_*` env vars, optional TOML file; sections for http,
-//!   database and realtime; secrets (database URLs) that never print their password.
-//! - [`auth`]: JWT bearer tokens and per-variant grants for REST and Socket.IO.
-//! - [`telemetry`]: tracing set-up; [`metrics`]: Prometheus metrics at `/metrics`.
-//! - [`lifecycle`]: the supervisor: one cancellation tree, every background task tracked.
-//! - [`domain`]: validated identifiers and the JSON shapes shared by REST and Socket.IO.
-//! - [`store`]: the `Store` trait, one generic SQL implementation, per-backend differences.
-//! - [`poller`]: reads changes by `seq` / `version` and publishes them on the [`bus`].
-//! - [`bus`]: poller → every instance's realtime side; messages with a serde wire format.
-//! - [`group`]: group mode: leader election over Redis, heartbeats, degraded mode.
-//! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer,
-//!   Socket.IO handlers and protocol.
-//! - [`retention`]: pruning old events (`signalgate prune`, `--retention`).
-//! - [`limits`]: Socket.IO connection cap and handshake Origin check.
-//! - [`rate_limit`]: REST rate limit per client IP.
-//! - [`http`]: REST under `/api`, health probes, CORS, the error type; [`serve`]: the HTTP
-//!   server (connection time bounds and limit).
-//! - [`web`]: embedded static assets.
-//! - [`demo`]: the demo strategy writer.
-//! - [`startup`]: [`Application`] wires it all together; [`shutdown`]: telling Socket.IO
-//!   clients to reconnect elsewhere when the server stops.
+//!
+//! Imports point down only: each module uses modules below it, never one above, so each layer
+//! can be read and tested without those on top of it. From the bottom:
+//!
+//! - **Leaves**, importing nothing of this crate: [`domain`] (validated identifiers and the JSON
+//!   shapes shared by REST and Socket.IO); [`config`] (every setting: CLI flags and subcommands,
+//!   `SIGNALGATE_*` env vars, the optional TOML file, one section per concern, secrets that never
+//!   print); [`metrics`] (the Prometheus recorder and the bounded `variant` label); and the small
+//!   helpers [`lifecycle`] (the supervisor: one cancellation tree, every background task
+//!   tracked), [`serve`] (the HTTP accept loop: connection time bounds and limit), [`shutdown`]
+//!   (the OS signals; telling Socket.IO clients to reconnect elsewhere) and [`web`] (embedded
+//!   static assets).
+//! - [`store`] (on `domain`): the `Store` trait, one generic SQL implementation, per-backend
+//!   differences. Beside it, on `config` only: [`telemetry`] (tracing set-up) and [`auth`] (JWT
+//!   verification and per-variant grants; the transports apply them).
+//! - [`bus`] and [`poller`]: the poller reads changes by `seq` / `version` and publishes them on
+//!   the bus (poller → every instance's realtime side). The one edge that still points up,
+//!   `bus` → `poller::Seed` (the heartbeat's positions), goes with the unification of the stream
+//!   positions into one type of the bus layer. [`retention`] (pruning, the `prune` and
+//!   `partition` subcommands) and [`demo`] (the demo strategy writer) sit on `store`.
+//! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer, live
+//!   bars, Socket.IO handlers and protocol, and its connect middleware (connection cap, `Origin`,
+//!   token).
+//! - [`group`]: group mode over Redis: leader election, heartbeats, degraded mode; it starts and
+//!   stops the poller and feeds the hub.
+//! - [`http`]: REST under `/api`, health probes, the OpenAPI document, CORS, the error type, and
+//!   the REST middleware (bearer tokens, rate limit per client IP, request metrics) with
+//!   `/metrics`.
+//! - [`startup`], on top: [`Application`] reads the configuration's sections, hands every module
+//!   plain values, decides once whether this instance runs alone or in a group, and wires it all
+//!   together. `main.rs` only parses the command line, sets up tracing and runs a subcommand.
 
 pub mod auth;
 pub mod bus;
@@ -36,10 +46,8 @@ pub mod domain;
 pub mod group;
 pub mod http;
 pub mod lifecycle;
-pub mod limits;
 pub mod metrics;
 pub mod poller;
-pub mod rate_limit;
 pub mod realtime;
 pub mod retention;
 pub mod serve;

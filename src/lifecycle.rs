@@ -152,6 +152,23 @@ impl Supervisor {
         tokio::spawn(fut);
     }
 
+    /// Spawns a task that calls `work` every `period` (the first time at once) until cancelled:
+    /// housekeeping such as metrics upkeep or a limiter's cleanup.
+    pub fn spawn_every<W>(&self, name: &'static str, period: Duration, mut work: W)
+    where
+        W: FnMut() + Send + 'static,
+    {
+        self.spawn(name, move |token| async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => work(),
+                    _ = token.cancelled() => break,
+                }
+            }
+        });
+    }
+
     /// Spawns a critical task: like [`Supervisor::spawn`], but if it ends while `token` is not
     /// cancelled (it panicked or returned), the failure is logged at ERROR with `name`,
     /// recorded in the [`Fault`] and, after [`FAULT_DRAIN`], the whole tree is cancelled.

@@ -7,16 +7,18 @@
 //! On PostgreSQL the event table can be converted to monthly partitions (`signalgate
 //! partition`, see `store/partition.rs`); then `prune` and the schedule first drop the whole
 //! months older than the horizon and create the coming ones, and delete the rest in batches.
+//!
+//! The `prune` and `partition` subcommands' bodies are [`prune_command`] and
+//! [`partition_command`]; they print their report on stdout.
 
 use std::{sync::Arc, time::Duration};
 
-use clap::Args;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::config::parse_duration,
+    config::{MONTHS_AHEAD, PruneArgs},
     lifecycle::{Component, Supervisor},
+    shutdown,
     store::Store,
 };
 
@@ -28,59 +30,6 @@ const SCHEDULE_INTERVAL: Duration = Duration::from_secs(3600);
 /// written while no gateway ran are numbered by the poller first, and pruning skips events
 /// that have no `seq` yet.
 const FIRST_RUN_DELAY: Duration = Duration::from_secs(5);
-/// Months of partitions kept ready ahead of the current one (PostgreSQL partitions).
-pub const MONTHS_AHEAD: u32 = 2;
-
-/// Retention settings of `serve`.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-pub struct RetentionConfig {
-    /// Delete events older than this (`90d`) every hour, in-process. Off by default; in group
-    /// mode only the current leader runs it.
-    #[arg(long, env = "SIGNALGATE_RETENTION", global = true, value_parser = parse_duration)]
-    #[serde(default, with = "humantime_serde_opt")]
-    pub retention: Option<Duration>,
-}
-
-mod humantime_serde_opt {
-    //! `Option<Duration>` as a humantime string in the TOML file.
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-/// `prune` flags.
-#[derive(Debug, Clone, Args)]
-pub struct PruneArgs {
-    /// Delete events whose created_at is older than this (`90d`, `12h`).
-    #[arg(long, value_parser = parse_duration)]
-    pub events_older_than: Duration,
-    /// Only count what would be deleted.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Events deleted per statement.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: u32,
-}
-
-/// `partition` flags.
-#[derive(Debug, Clone, Args)]
-pub struct PartitionArgs {
-    /// Create the partitions of this many months after the current one.
-    #[arg(long, default_value_t = MONTHS_AHEAD, value_parser = clap::value_parser!(u32).range(0..=24))]
-    pub months_ahead: u32,
-}
 
 /// Deletes events created before `horizon` in batches of `batch`, calling `progress` with the
 /// running total after each; returns the total. Stops early when `stop` is cancelled.
@@ -114,10 +63,10 @@ pub fn horizon(older_than: Duration) -> anyhow::Result<chrono::DateTime<chrono::
         .ok_or_else(|| anyhow::anyhow!("retention {older_than:?} reaches before year 1"))
 }
 
-/// Starts the hourly in-process prune when `--retention` is set (standalone; in group mode the
-/// leader runs it, see [`start_leading`]).
-pub fn start(config: &RetentionConfig, store: Arc<dyn Store>, tasks: &Supervisor) {
-    let Some(older_than) = config.retention else {
+/// Starts the hourly in-process prune of events older than `retention` (`--retention`) when it
+/// is set (standalone; in group mode the leader runs it, see [`start_leading`]).
+pub fn start(retention: Option<Duration>, store: Arc<dyn Store>, tasks: &Supervisor) {
+    let Some(older_than) = retention else {
         return;
     };
     tracing::info!(retention = %humantime::format_duration(older_than), "pruning old events every hour");
@@ -167,4 +116,75 @@ async fn prune_all(
     let dropped = store.prune_partitions(horizon, MONTHS_AHEAD, false).await?;
     let deleted = prune(store, horizon, 1000, stop, |_| {}).await?;
     Ok(dropped.rows + deleted)
+}
+
+/// `signalgate prune`: counts the events older than `--events-older-than`, drops whole old
+/// partitions (PostgreSQL, partitioned table) and deletes the rest in batches, printing the
+/// progress; with `--dry-run` only counts. SIGINT or SIGTERM stops it between two batches.
+pub async fn prune_command(store: &dyn Store, args: &PruneArgs) -> anyhow::Result<()> {
+    let horizon = horizon(args.events_older_than)?;
+    let total = store.count_events_before(horizon).await?;
+    println!("{total} events created before {horizon} (snapshots are never pruned)");
+    let parts = store
+        .prune_partitions(horizon, MONTHS_AHEAD, args.dry_run)
+        .await?;
+    if parts.partitioned {
+        let verb = if args.dry_run {
+            "would drop"
+        } else {
+            "dropped"
+        };
+        let names = parts.dropped.join(", ");
+        println!(
+            "{verb} {} partitions with {} events: {names}",
+            parts.dropped.len(),
+            parts.rows
+        );
+        if !parts.created.is_empty() {
+            println!("created partitions: {}", parts.created.join(", "));
+        }
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    let total = store.count_events_before(horizon).await?;
+    if total == 0 && parts.partitioned {
+        println!("done: deleted {} events", parts.rows);
+    }
+    if total > 0 {
+        let stop = shutdown::cancel_on_signal();
+        let deleted = prune(store, horizon, args.batch, &stop, |done| {
+            println!("deleted {done}/{total}")
+        })
+        .await?;
+        println!("done: deleted {} events", parts.rows + deleted);
+    }
+    Ok(())
+}
+
+/// `signalgate partition` (PostgreSQL): converts the event table to monthly partitions, or
+/// creates those of the coming `months_ahead` months, and prints what it did.
+pub async fn partition_command(store: &dyn Store, months_ahead: u32) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let r = store.partition_events(months_ahead).await?;
+    let took = started.elapsed();
+    if r.converted {
+        println!(
+            "converted monitor_signal_event to monthly partitions: {} events kept, {} partitions, {took:.2?}",
+            r.rows,
+            r.created.len()
+        );
+        println!("writers: use INSERT ... ON CONFLICT DO NOTHING (no conflict target) from now on");
+    } else if r.created.is_empty() {
+        println!(
+            "already partitioned ({} events); no partition to create",
+            r.rows
+        );
+    } else {
+        println!("already partitioned ({} events)", r.rows);
+    }
+    if !r.created.is_empty() {
+        println!("created partitions: {}", r.created.join(", "));
+    }
+    Ok(())
 }

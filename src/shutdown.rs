@@ -1,4 +1,5 @@
-//! The Socket.IO side of a graceful shutdown: every connected socket is told
+//! Shutdown: the OS signals that start one ([`signal`], SIGINT or SIGTERM), and the Socket.IO
+//! side of a graceful shutdown: every connected socket is told
 //! `server_shutdown {reconnect: true, reason}` before its connection is closed, so clients
 //! reconnect at once (to another instance behind the load balancer) instead of after their
 //! back-off; and new Engine.IO sessions are refused with 503 from then on, so an immediate
@@ -18,6 +19,40 @@ use axum::{
 };
 use serde_json::json;
 use socketioxide::SocketIo;
+use tokio_util::sync::CancellationToken;
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM. Until it is first awaited the default
+/// action of the signals (ending the process) applies.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// A token cancelled by the first [`signal`] from now on (for a subcommand that stops between
+/// two steps rather than in the middle of one).
+pub fn cancel_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        signal().await;
+        on_signal.cancel();
+    });
+    stop
+}
 
 /// The event sent to every socket when the server shuts down.
 pub const SHUTDOWN_EVENT: &str = "server_shutdown";

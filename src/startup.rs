@@ -1,9 +1,12 @@
-//! Wiring: [`Application::build`] connects the store, applies migrations, loads the hub, starts
-//! the supervised background tasks (bus consumer, poller — or in group mode the [`Group`] that
-//! starts and stops it —, live bars, demo writer) and binds the listener;
-//! [`Application::run_until_stopped`] serves until a shutdown future resolves, then cancels
-//! every task and waits for it, and closes the pool. Tests bind port 0 and read
-//! [`Application::local_addr`].
+//! Wiring, the top of the crate: [`Application::build`] connects the store, applies migrations,
+//! loads the hub, starts the supervised background tasks (bus consumer, poller, live bars, demo
+//! writer) and binds the listener; [`Application::run_until_stopped`] serves until a shutdown
+//! future resolves, then cancels every task and waits for it, and closes the pool. Tests bind
+//! port 0 and read [`Application::local_addr`].
+//!
+//! - `feeding`: standalone or group, decided in one place ([`crate::group::Group`] starts and
+//!   stops the poller by role);
+//! - `settings`: the configuration's sections turned into the plain values the modules take.
 
 use std::{
     future::Future,
@@ -15,31 +18,36 @@ use std::{
 use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
+mod feeding;
+mod settings;
+
+use self::feeding::Feeding;
+pub use self::settings::{connect, connect_migrated};
 use crate::{
-    auth::{Verifier, socket::SocketAuth},
     bus::{Bus, LocalBus},
-    config::{Config, DemoArgs},
+    config::{Config, DemoArgs, ServeArgs},
     demo,
-    group::{Group, GroupParts, GroupStatus},
-    http::{self, AppState},
+    group::PollParts,
+    http::{self, AppState, metrics::MetricsState},
     lifecycle::Supervisor,
-    poller::{Poller, PollerStatus},
+    poller::PollerStatus,
     realtime::{
         self,
+        admission::Admission,
+        auth::SocketAuth,
         bars::{
             LiveBars,
-            poller::{BarPoller, BarRoute, LocalRoute},
+            poller::{BarPoller, LocalRoute},
         },
         consumer,
         fanout::Fanout,
-        hub::{Hub, HubLimits},
+        hub::Hub,
     },
     serve::{ConnLimits, Server},
     shutdown::Closing,
-    store::{self, PoolOptions, Store},
+    store::Store,
     web,
 };
 
@@ -50,6 +58,16 @@ pub struct BuildOptions {
     pub migrate: bool,
     /// Run the demo writer in-process with these settings.
     pub demo: Option<DemoArgs>,
+}
+
+impl From<ServeArgs> for BuildOptions {
+    /// What `serve`'s flags ask for.
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            migrate: !args.no_migrate,
+            demo: args.demo.then_some(args.demo_args),
+        }
+    }
 }
 
 /// A built, bound, not yet serving gateway.
@@ -80,7 +98,7 @@ impl Application {
     pub async fn build(config: Config, options: BuildOptions) -> anyhow::Result<Self> {
         config.validate()?;
         config.auth.check_exposure(config.http.listen)?;
-        let verifier = Verifier::from_config(&config.auth)?.map(Arc::new);
+        let verifier = settings::verifier(&config.auth)?.map(Arc::new);
         if verifier.is_none() {
             tracing::info!("authentication is off: every variant is readable by anyone");
         }
@@ -88,14 +106,7 @@ impl Application {
         if config.database.database_url.is_none() {
             tracing::info!(%url, "no --database-url given: using the embedded SQLite database");
         }
-        let store = store::connect(
-            url.expose(),
-            &PoolOptions {
-                max_connections: config.database.db_max_connections,
-                acquire_timeout: config.database.acquire_timeout(),
-            },
-        )
-        .await?;
+        let store = settings::connect(&config.database).await?;
         tracing::info!(backend = store.backend(), %url, "database configured");
         if options.migrate {
             store.migrate().await?;
@@ -103,22 +114,15 @@ impl Application {
         }
         let bars_tz = config.database.bars_tz()?;
 
-        let rt = &config.realtime;
         let hub = Arc::new(Hub::new(
             store.clone(),
-            HubLimits {
-                ring_capacity: rt.ring_capacity,
-                history_budget: rt.history_budget.bytes_usize(),
-                resume_cap: rt.resume_cap,
-                max_subscriptions: rt.max_subscriptions,
-                max_symbols: rt.max_symbols,
-            },
+            settings::hub_limits(&config.realtime),
         ));
         let live_bars = Arc::new(LiveBars::new(store.clone(), bars_tz));
         let origins = config.http.origins(verifier.is_some());
-        let admission = Arc::new(crate::limits::Admission::new(&config.limits, &origins));
+        let admission = Arc::new(Admission::new(config.limits.max_connections, &origins));
         let (io_layer, io) = realtime::build_io(
-            rt,
+            settings::transport(&config.realtime),
             hub.clone(),
             live_bars.clone(),
             SocketAuth(verifier.clone()),
@@ -134,50 +138,27 @@ impl Application {
         }
         let fanout = Arc::new(Fanout::new(io.clone(), tasks.clone()));
 
+        // Standalone or group: every difference between the two is behind `feeding`.
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new());
         let status = Arc::new(PollerStatus::default());
-        let poller_config = config.database.poller();
-        // Group mode: the consumer also reads the Redis channel; the group decides who polls.
-        let group = match config.redis.redis_url {
-            Some(_) => Some(Group::new(
-                &config.redis,
-                &database_identity(store.as_ref()).await?,
-                GroupParts {
-                    store: store.clone(),
-                    hub: hub.clone(),
-                    local: bus.clone(),
-                    poller: poller_config,
-                    liveness: status.clone(),
-                    retention: config.retention.retention,
-                },
-            )?),
-            None => None,
+        let poller_config = settings::poller(&config.database);
+        let parts = PollParts {
+            store: store.clone(),
+            hub: hub.clone(),
+            local: bus.clone(),
+            poller: poller_config,
+            liveness: status.clone(),
+            retention: config.retention.retention,
         };
-        let group_mode = group.is_some();
-        let group_status = group
-            .as_ref()
-            .map_or_else(|| Arc::new(GroupStatus::default()), Group::status);
-        let rx = match &group {
-            Some(g) => g.receiver(bus.subscribe()),
-            None => bus.subscribe(),
-        };
+        let feeding = Feeding::new(settings::membership(&config.redis), parts).await?;
+        let rx = feeding.receiver(bus.subscribe());
         let (h, lb, f) = (hub.clone(), live_bars.clone(), fanout.clone());
         // Critical tasks end only when cancelled; any other end stops the process (see
         // `lifecycle`).
         tasks.spawn_critical("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
 
-        // Live bars: alone, this instance polls its own series; in a group every instance
-        // announces its series and the leader polls them all.
         let local_bars = LocalRoute::new(live_bars.clone(), bus.clone());
-        let bar_route: Arc<dyn BarRoute> = match &group {
-            Some(g) => {
-                let group_bars = Arc::new(g.bars(live_bars.clone(), local_bars));
-                let announcer = group_bars.clone();
-                tasks.spawn_critical("bar-interest", move |token| announcer.announce(token));
-                group_bars
-            }
-            None => Arc::new(local_bars),
-        };
+        let bar_route = feeding.bar_route(live_bars.clone(), local_bars, &tasks);
         let bar_poller = BarPoller::new(
             store.clone(),
             bars_tz,
@@ -189,26 +170,8 @@ impl Application {
         if let Err(err) = hub.load().await {
             tracing::warn!(error = %err, "cannot load live state yet; retrying in the background");
         }
-        let (h, s, st, sup) = (hub.clone(), store.clone(), status.clone(), tasks.clone());
-        // Alone: starts the poller and stays; in a group: the election loop (lease, roles).
-        tasks.spawn_critical("poller-supervisor", move |token| async move {
-            if load_with_retry(&h, &token).await {
-                match group {
-                    // Runs until the application stops, starting and stopping the poller.
-                    Some(group) => group.run(sup).await,
-                    // The poller is a component of its own; this task only ends with it.
-                    None => {
-                        let _poller = Poller::new(s, bus, h.seed(), poller_config, st).start(&sup);
-                        token.cancelled().await;
-                    }
-                }
-            }
-        });
-
-        if !group_mode {
-            // In group mode the leader runs it (see `Group`).
-            crate::retention::start(&config.retention, store.clone(), &tasks);
-        }
+        let group_status = feeding.status();
+        feeding.start(hub.clone(), &tasks);
 
         if let Some(args) = options.demo {
             let s = store.clone();
@@ -228,21 +191,22 @@ impl Application {
             fault: tasks.fault(),
             poll_stale_after: poller_config.interval * STALE_POLLS + Duration::from_secs(5),
             auth: verifier,
-            rate_limit: crate::rate_limit::build(
+            rate_limit: http::rate_limit::build(
                 config.limits.rate_limit,
                 config.limits.rate_limit_burst,
                 &tasks,
             ),
         };
-        let metrics_state = crate::metrics::MetricsState {
+        let metrics_state = MetricsState {
             io: io.clone(),
             hub: hub.clone(),
             group: state.group.clone(),
         };
         let (metrics_router, metrics_addr) =
-            match crate::metrics::start(&config.metrics, metrics_state, &tasks).await? {
-                crate::metrics::Serving::Main(r) => (r, None),
-                crate::metrics::Serving::Separate(addr) => (Router::new(), Some(addr)),
+            match http::metrics::start(config.metrics.metrics_listen, metrics_state, &tasks).await?
+            {
+                http::metrics::Serving::Main(r) => (r, None),
+                http::metrics::Serving::Separate(addr) => (Router::new(), Some(addr)),
             };
         let app = http::router(state)
             .merge(metrics_router)
@@ -258,7 +222,7 @@ impl Application {
         let closing = Closing::default();
         let router = Router::new()
             .fallback_service(io_layer.layer(app))
-            .layer(axum::middleware::map_request(detach_socket_request))
+            .layer(axum::middleware::map_request(realtime::detach_request))
             .layer(axum::middleware::from_fn_with_state(
                 closing.clone(),
                 crate::shutdown::refuse_new_sessions,
@@ -272,7 +236,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            conn_limits: config.http.conn_limits(),
+            conn_limits: settings::conn_limits(&config.http),
             io,
             store,
             hub,
@@ -394,66 +358,4 @@ impl Application {
         }
         Ok(())
     }
-}
-
-/// Loads the hub, retrying every second until it works or `token` is cancelled.
-/// The database identity a group binds to ([`Store::database_id`]), waiting while the database
-/// is unreachable: a group's Redis keys cannot be named without it. A database without one
-/// (not migrated by this version) is an error.
-async fn database_identity(store: &dyn Store) -> anyhow::Result<String> {
-    let mut warned = false;
-    loop {
-        match store.database_id().await {
-            Ok(id) => return Ok(id),
-            Err(err @ store::StoreError::NoIdentity) => return Err(err.into()),
-            Err(err) => {
-                if !warned {
-                    tracing::warn!(error = %err, "group mode: waiting for the database to read its identity");
-                    warned = true;
-                }
-                tokio::time::sleep(LOAD_RETRY).await;
-            }
-        }
-    }
-}
-
-async fn load_with_retry(hub: &Hub, token: &CancellationToken) -> bool {
-    while !hub.is_loaded() {
-        tokio::select! {
-            _ = token.cancelled() => return false,
-            _ = tokio::time::sleep(LOAD_RETRY) => {}
-        }
-        match hub.load().await {
-            Ok(()) => tracing::info!("live state loaded"),
-            Err(err @ store::StoreError::NoIdentity) => {
-                tracing::error!(error = %err, "cannot load live state");
-            }
-            Err(err) => tracing::debug!(error = %err, "still cannot load live state"),
-        }
-    }
-    true
-}
-
-/// Copies the URI and header values of Socket.IO requests into their own small allocations.
-///
-/// hyper parses a request in place, so its header values are slices of the connection's read
-/// buffer (16 KB). Engine.IO keeps the handshake request's parts for the whole life of the
-/// session, which kept that buffer alive for every connection: two thirds of the memory of an
-/// idle connection. Detaching them lets the buffer go once the connection is upgraded.
-async fn detach_socket_request(mut req: axum::extract::Request) -> axum::extract::Request {
-    if !req.uri().path().starts_with("/socket.io") {
-        return req;
-    }
-    if let Ok(uri) = axum::http::Uri::try_from(req.uri().to_string()) {
-        // axum's router also keeps a clone of the original URI in the extensions.
-        req.extensions_mut()
-            .insert(axum::extract::OriginalUri(uri.clone()));
-        *req.uri_mut() = uri;
-    }
-    for value in req.headers_mut().values_mut() {
-        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
-            *value = copy;
-        }
-    }
-    req
 }

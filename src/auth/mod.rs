@@ -6,27 +6,32 @@
 //! ([`claims`]: expiry, `nbf`, and `aud` / `iss` when configured); [`Grants`] answers "may this
 //! token read variant X".
 //!
-//! - [`config`]: the flags (`--jwt-secret`, `--jwt-public-key`, `--jwt-audience`,
-//!   `--jwt-issuer`, `--allow-anonymous`) and the secure-default check for public listen
-//!   addresses.
 //! - [`claims`]: the claim checks, shared by REST and Socket.IO.
-//! - [`rest`]: the `/api` middleware (401) and the [`rest::Access`] extractor (403).
-//! - [`socket`]: the Socket.IO connect middleware, subscribe check and expiry timer.
+//!
+//! The settings (`--jwt-secret`, `--jwt-public-key`, `--jwt-audience`, `--jwt-issuer`,
+//! `--allow-anonymous`) and the secure-default check for public listen addresses are
+//! [`crate::config`]'s `AuthConfig`; [`Verifier::new`] takes their values.
+//!
+//! Token verification only: the transports apply it where they live, REST in
+//! [`crate::http`]'s `auth` middleware and `Access` extractor, Socket.IO in
+//! [`crate::realtime`]'s connect middleware.
 //!
 //! Without a secret or key, authentication is off and every variant is readable (anonymous).
 
 pub mod claims;
-pub mod config;
-pub mod rest;
-pub mod socket;
 
-use std::time::{Duration, SystemTime};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
+/// The HS256 secret ([`mint`] signs with it), a configuration value.
+pub use crate::config::JwtSecret;
 pub use claims::{ClaimRules, Verified};
-pub use config::{AuthConfig, JwtSecret};
 
 /// The claims `signalgate token` writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +100,9 @@ pub enum AuthError {
     Invalid(&'static str),
 }
 
+/// The verifier, or `None` when authentication is off.
+pub type MaybeVerifier = Option<Arc<Verifier>>;
+
 /// Checks token signatures and claims.
 pub struct Verifier {
     keys: Vec<(Algorithm, DecodingKey)>,
@@ -112,17 +120,22 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// A verifier from configured keys: HS256 for the secret, RS256 or ES256 for the public key
-    /// (whichever the PEM holds). `None` when neither is configured.
-    pub fn from_config(config: &AuthConfig) -> anyhow::Result<Option<Self>> {
+    /// A verifier from configured keys: HS256 for `secret` (`--jwt-secret`), RS256 or ES256 for
+    /// the PEM file `public_key` (`--jwt-public-key`, whichever the PEM holds), checking the
+    /// claims against `rules`. `None` when neither key is given.
+    pub fn new(
+        secret: Option<&JwtSecret>,
+        public_key: Option<&Path>,
+        rules: ClaimRules,
+    ) -> anyhow::Result<Option<Self>> {
         let mut keys = Vec::new();
-        if let Some(secret) = &config.jwt_secret {
+        if let Some(secret) = secret {
             keys.push((
                 Algorithm::HS256,
                 DecodingKey::from_secret(secret.expose().as_bytes()),
             ));
         }
-        if let Some(path) = &config.jwt_public_key {
+        if let Some(path) = public_key {
             let pem = std::fs::read(path).map_err(|e| {
                 anyhow::anyhow!("--jwt-public-key: cannot read {}: {e}", path.display())
             })?;
@@ -138,10 +151,6 @@ impl Verifier {
             };
             keys.push(key);
         }
-        let rules = ClaimRules {
-            audience: config.jwt_audience.clone(),
-            issuer: config.jwt_issuer.clone(),
-        };
         Ok((!keys.is_empty()).then_some(Self { keys, rules }))
     }
 
@@ -252,11 +261,9 @@ mod tests {
                 "jwt_rs256_public.pem",
             ),
         ] {
-            let config = AuthConfig {
-                jwt_public_key: Some(fixture(public)),
-                ..AuthConfig::default()
-            };
-            let v = Verifier::from_config(&config).unwrap().unwrap();
+            let v = Verifier::new(None, Some(&fixture(public)), ClaimRules::default())
+                .unwrap()
+                .unwrap();
             let pem = std::fs::read(fixture(private)).unwrap();
             let key = match alg {
                 Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
@@ -281,21 +288,16 @@ mod tests {
                 Err(AuthError::Invalid("algorithm not accepted"))
             );
         }
-        let bad = AuthConfig {
-            jwt_public_key: Some(fixture("README.md")),
-            ..AuthConfig::default()
-        };
-        assert!(Verifier::from_config(&bad).is_err());
+        let bad = fixture("README.md");
+        assert!(Verifier::new(None, Some(&bad), ClaimRules::default()).is_err());
     }
 
     #[test]
     fn mint_and_verify() {
         let secret = JwtSecret::new("s3cret-for-tests");
-        let config = AuthConfig {
-            jwt_secret: Some(secret.clone()),
-            ..AuthConfig::default()
-        };
-        let v = Verifier::from_config(&config).unwrap().unwrap();
+        let v = Verifier::new(Some(&secret), None, ClaimRules::default())
+            .unwrap()
+            .unwrap();
         let token = mint(&secret, "ops", vec!["a".into()], Duration::from_secs(60)).unwrap();
         let claims = v.verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.variants.len()), ("ops", 1));

@@ -1,6 +1,7 @@
 //! Secrets in configuration: [`DatabaseUrl`] holds a database URL whose `Debug` and `Display`
 //! never show a password, and [`redact_url`] hides passwords in any URL-like text before it
-//! reaches a log line or an error message.
+//! reaches a log line or an error message; [`JwtSecret`] is the HS256 secret, which no `Debug`,
+//! `Display` or parse error prints.
 
 use std::{fmt, str::FromStr};
 
@@ -113,6 +114,100 @@ pub fn redact_url(url: &str) -> String {
     parsed.to_string()
 }
 
+/// The HS256 secret. Only [`JwtSecret::expose`] returns it; `Debug` and `Display` print `***`,
+/// and no parse error (flag, environment or TOML) echoes it.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct JwtSecret(String);
+
+impl<'de> Deserialize<'de> for JwtSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Untagged: a wrong type fails with a fixed message instead of serde's
+        // `invalid type: integer `1234…``, which would quote the value.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Other(serde::de::IgnoredAny),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Raw::Other(_) => Err(serde::de::Error::custom("the secret must be a string")),
+        }
+    }
+}
+
+/// Parses `--jwt-secret` / `SIGNALGATE_JWT_SECRET` without clap's usual `invalid value '<the
+/// value>'`: the error names the flag and the problem, never the secret.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretParser;
+
+impl clap::builder::TypedValueParser for SecretParser {
+    type Value = JwtSecret;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<JwtSecret, clap::Error> {
+        let flag = arg.and_then(|a| a.get_long()).unwrap_or("jwt-secret");
+        let refuse = |problem: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '--{flag}': {problem}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refuse("the secret is not UTF-8".into()))?
+            .parse()
+            .map_err(refuse)
+    }
+}
+
+impl JwtSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret, for signing and verifying only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(***)")
+    }
+}
+
+impl fmt::Display for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl FromStr for JwtSecret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // A short shared secret can be brute-forced offline from any token.
+        if s.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "the secret is {} bytes; use at least {MIN_SECRET_BYTES}",
+                s.len()
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Shortest accepted `--jwt-secret` (bytes).
+pub const MIN_SECRET_BYTES: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +253,30 @@ mod tests {
         let url = DatabaseUrl::new("mysql://root:s3cret@db/app");
         assert!(!format!("{url:?} {url}").contains("s3cret"));
         assert_eq!(url.expose(), "mysql://root:s3cret@db/app");
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s: JwtSecret = "0123456789abcdef-secret".parse().unwrap();
+        assert!(!format!("{s:?} {s}").contains("secret"));
+        assert!("short".parse::<JwtSecret>().is_err());
+        for toml in [
+            "\"short\"",
+            "1234567890123456789",
+            "[\"0123456789abcdef-secret\"]",
+        ] {
+            let err = serde_json::from_value::<JwtSecret>(
+                serde_json::to_value(
+                    toml::from_str::<toml::Value>(&format!("s = {toml}")).unwrap()["s"].clone(),
+                )
+                .unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                !err.contains("short") && !err.contains("12345") && !err.contains("abcdef"),
+                "{err}"
+            );
+        }
     }
 }

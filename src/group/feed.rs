@@ -13,21 +13,26 @@
 //! * a variant whose epoch differs from the heartbeat's missed a stream reset: it is reset too;
 //! * after a reconnect or a lagging receiver ([`Incoming::Resync`]) the same comparison runs
 //!   against the database's own positions.
+//!
+//! [`keep_subscribed`] keeps the channel's subscription up (and its connection tested).
 
 use std::{
     collections::{BTreeSet, VecDeque},
     pin::Pin,
     sync::Arc,
+    time::Duration,
 };
 
+use fred::prelude::ClientLike;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-use super::status::GroupStatus;
+use super::{heartbeat::HEARTBEAT_INTERVAL, status::GroupStatus};
 use crate::{
     bus::{
         BusMessage, BusReceiver, Envelope, EventBatch, Heartbeat, Incoming, PublishedSnapshot,
-        StreamReset, Terms,
+        RedisBus, StreamReset, Terms,
     },
     poller::PollerStatus,
     realtime::hub::Hub,
@@ -265,6 +270,34 @@ impl Feed {
                     Err(err) => tracing::error!(error = %err, "cannot serialise snapshot"),
                 }
             }
+        }
+    }
+}
+
+/// Subscribes to the channel (retrying until Redis answers), then pings the subscriber
+/// connection every heartbeat interval so an unresponsive connection is noticed and reopened.
+pub(super) async fn keep_subscribed(bus: Arc<RedisBus>, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            r = bus.subscribe_channel() => match r {
+                Ok(()) => break,
+                Err(err) => tracing::debug!(error = %err, "cannot subscribe yet"),
+            },
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(err) = bus.subscriber().ping::<()>(None).await {
+            tracing::debug!(error = %err, "subscriber ping failed");
         }
     }
 }

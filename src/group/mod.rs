@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 
 use crate::{
     bus::{Bus, BusReceiver, GroupKeys, LeaseToken, RedisBus},
-    config::RedisConfig,
+    config::DatabaseUrl,
     lifecycle::{Component, Supervisor},
     poller::{Poller, PollerConfig, PollerStatus},
     realtime::hub::Hub,
@@ -52,26 +52,40 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest wait for one Redis command (shorter for short leases: a third of the TTL).
 const MAX_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the group needs from the application.
+/// Which group to join, and how (the Redis settings' values).
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The Redis server (`--redis-url`).
+    pub redis_url: DatabaseUrl,
+    /// The group's name (`--redis-group`): with the database identity, it names the keys.
+    pub group: String,
+    /// The leader lease (`--redis-lease-ttl-ms`).
+    pub lease_ttl: Duration,
+    /// Test hook: drop every Nth event/snapshot message received from Redis (0 = never).
+    pub drop_every: u64,
+}
+
+/// What polling needs from the application, alone or in a group (where the group starts and
+/// stops the poller by role).
 #[derive(Clone)]
-pub struct GroupParts {
+pub struct PollParts {
     /// The database.
     pub store: Arc<dyn Store>,
     /// The hub (positions to start a poller from, and to compare heartbeats with).
     pub hub: Arc<Hub>,
-    /// The local bus: the degraded poller publishes here.
+    /// The local bus: a standalone or degraded poller publishes here.
     pub local: Arc<dyn Bus>,
     /// Poller settings.
     pub poller: PollerConfig,
     /// Poller / heartbeat liveness for `/readyz`.
     pub liveness: Arc<PollerStatus>,
-    /// `--retention`: the leader (only) prunes old events.
+    /// `--retention`: who polls (alone, or the group's leader only) also prunes old events.
     pub retention: Option<Duration>,
 }
 
-impl std::fmt::Debug for GroupParts {
+impl std::fmt::Debug for PollParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupParts")
+        f.debug_struct("PollParts")
             .field("store", &self.store)
             .finish()
     }
@@ -82,7 +96,7 @@ impl std::fmt::Debug for GroupParts {
 pub struct Group {
     bus: Arc<RedisBus>,
     lease: Lease,
-    parts: GroupParts,
+    parts: PollParts,
     status: Arc<GroupStatus>,
     resigned: Arc<Notify>,
     ttl: Duration,
@@ -106,19 +120,16 @@ enum Active {
 }
 
 impl Group {
-    /// Prepares group mode from `config` (needs `redis_url`) on the database with identity
-    /// `database_id` ([`crate::store::Store::database_id`]); connects in [`Group::run`].
-    pub fn new(config: &RedisConfig, database_id: &str, parts: GroupParts) -> anyhow::Result<Self> {
-        let url = config
-            .redis_url
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("group mode needs --redis-url"))?;
-        let ttl = config.lease_ttl();
+    /// Prepares the membership `member` on the database with identity `database_id`
+    /// ([`crate::store::Store::database_id`]); connects in [`Group::run`].
+    pub fn new(member: &Membership, database_id: &str, parts: PollParts) -> anyhow::Result<Self> {
+        let url = &member.redis_url;
+        let ttl = member.lease_ttl;
         let timeout = (ttl / 3).min(MAX_COMMAND_TIMEOUT);
         let bus = Arc::new(
             RedisBus::new(
                 url.expose(),
-                GroupKeys::new(&config.redis_group, database_id),
+                GroupKeys::new(&member.group, database_id),
                 timeout,
             )
             .map_err(|e| anyhow::anyhow!("--redis-url {url}: {e}"))?,
@@ -130,12 +141,11 @@ impl Group {
             lease,
             parts,
             status: Arc::new(
-                GroupStatus::new(instance, Role::Follower)
-                    .bound_to(&config.redis_group, database_id),
+                GroupStatus::new(instance, Role::Follower).bound_to(&member.group, database_id),
             ),
             resigned: Arc::new(Notify::new()),
             ttl,
-            drop_every: config.test_drop_every(),
+            drop_every: member.drop_every,
         })
     }
 
@@ -176,7 +186,7 @@ impl Group {
         let resubscriber = self.bus.subscriber().manage_subscriptions();
         let bus = self.bus.clone();
         sup.spawn_critical("redis-subscriber", |token| async move {
-            keep_subscribed(bus, token).await;
+            feed::keep_subscribed(bus, token).await;
         });
 
         let token = sup.token().clone();
@@ -362,34 +372,6 @@ impl Group {
                     tracing::warn!(error = %err, "could not release the lease; it expires by itself")
                 }
             }
-        }
-    }
-}
-
-/// Subscribes to the channel (retrying until Redis answers), then pings the subscriber
-/// connection every heartbeat interval so an unresponsive connection is noticed and reopened.
-async fn keep_subscribed(bus: Arc<RedisBus>, token: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            r = bus.subscribe_channel() => match r {
-                Ok(()) => break,
-                Err(err) => tracing::debug!(error = %err, "cannot subscribe yet"),
-            },
-        }
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
-    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(err) = bus.subscriber().ping::<()>(None).await {
-            tracing::debug!(error = %err, "subscriber ping failed");
         }
     }
 }

@@ -9,15 +9,14 @@ use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    ApiError,
+    ApiError, AppState,
+    auth::Access,
     error::ErrorBody,
     params::{Params, TimeBound, variant_path},
     sorted_json,
 };
 use crate::{
-    auth::rest::Access,
     domain::{Event, EventType, Variant, VtSymbol},
-    http::AppState,
     store::{EventQuery, TimeField},
 };
 

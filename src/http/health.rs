@@ -208,7 +208,7 @@ async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 /// bearer token grants (none without a valid one: a probe gets the aggregates only).
 fn visible(state: &AppState, headers: &HeaderMap) -> impl Fn(&str) -> bool + use<> {
     let grants = state.auth.as_ref().map(|verifier| {
-        crate::auth::rest::bearer_token(headers)
+        super::auth::bearer_token(headers)
             .and_then(|t| verifier.verify(t).ok())
             .map(|claims| crate::auth::Grants::new(claims.variants))
     });

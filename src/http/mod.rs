@@ -1,18 +1,23 @@
 //! HTTP: the REST first-paint API under `/api` (one module per route group, each with a
 //! `router()`, and its own JSON 404 fallback), health probes at the root, the OpenAPI document
 //! of both ([`openapi`]), request tracing (spans named by the matched route) and CORS from
-//! configuration. Static assets and Socket.IO are added by [`crate::startup`].
+//! configuration. The REST middleware lives here too: bearer tokens ([`auth`]), the rate limit
+//! per client IP ([`rate_limit`]) and request metrics, with `/metrics` itself ([`metrics`]).
+//! Static assets and Socket.IO are added by [`crate::startup`].
 //!
 //! Routes are registered through `utoipa_axum`'s `OpenApiRouter` with `routes!(handler)`: the
 //! handler's `#[utoipa::path]` gives both the axum route and its entry in the document, so the
 //! two cannot disagree.
 
+pub mod auth;
 mod bars;
 pub mod error;
 mod events;
 mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod params;
+pub mod rate_limit;
 mod snapshot;
 mod variants;
 
@@ -31,7 +36,10 @@ use tower_http::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{group::GroupStatus, poller::PollerStatus, realtime::hub::Hub, store::Store};
+use crate::{
+    auth::MaybeVerifier, group::GroupStatus, lifecycle::Fault, poller::PollerStatus,
+    realtime::hub::Hub, store::Store,
+};
 pub use error::ApiError;
 
 /// Shared state of the HTTP handlers.
@@ -48,13 +56,13 @@ pub struct AppState {
     /// `/readyz` fails when the poller has not completed a poll for this long.
     pub poll_stale_after: std::time::Duration,
     /// Token verifier for `/api` (`None`: authentication off).
-    pub auth: crate::auth::rest::MaybeVerifier,
+    pub auth: MaybeVerifier,
     /// REST rate limit per client IP (`None`: off).
-    pub rate_limit: Option<crate::rate_limit::RateLimit>,
+    pub rate_limit: Option<rate_limit::RateLimit>,
     /// Role and term in group mode (`standalone` otherwise).
     pub group: Arc<GroupStatus>,
     /// A critical background task that ended unexpectedly makes `/readyz` fail.
-    pub fault: Arc<crate::lifecycle::Fault>,
+    pub fault: Arc<Fault>,
 }
 
 /// The REST API (to be nested under `/api`), with its own JSON 404 fallback.
@@ -85,15 +93,15 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let api = api().layer(axum::middleware::from_fn_with_state(
         state.auth.clone(),
-        crate::auth::rest::require_token,
+        auth::require_token,
     ));
     let api = match &state.rate_limit {
-        Some(limit) => api.layer(crate::rate_limit::layer(limit)),
+        Some(limit) => api.layer(rate_limit::layer(limit)),
         None => api,
     };
     let (routes, _) = documented(api).split_for_parts();
     routes
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

@@ -9,16 +9,13 @@ use serde_json::{Value, value::RawValue};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    ApiError,
+    ApiError, AppState,
+    auth::Access,
     error::ErrorBody,
     params::{Params, variant_path},
     sorted_json,
 };
-use crate::{
-    auth::rest::Access,
-    domain::{InstanceId, Snapshot, Variant},
-    http::AppState,
-};
+use crate::domain::{InstanceId, Snapshot, Variant};
 
 /// The body of `GET /api/snapshot/{variant}`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

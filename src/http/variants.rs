@@ -5,8 +5,8 @@ use axum::{Json, extract::State};
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiError, error::ErrorBody, params::Params, sorted_json};
-use crate::{auth::rest::Access, domain::VariantSummary, http::AppState};
+use super::{ApiError, AppState, auth::Access, error::ErrorBody, params::Params, sorted_json};
+use crate::domain::VariantSummary;
 
 /// The body of `GET /api/variants`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

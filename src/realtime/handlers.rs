@@ -23,7 +23,7 @@ use super::{
 ///
 /// This runs *before* socketioxide sends the CONNECT packet; the connect handler itself is
 /// spawned after it. A client that emits `subscribe` right after connecting would otherwise race
-/// the registration and be ignored. Authentication ([`crate::auth::socket::authenticate`]) runs
+/// the registration and be ignored. Authentication ([`super::auth::authenticate`]) runs
 /// before it.
 pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
     socket.extensions.insert(Subscriptions::default());
@@ -62,7 +62,7 @@ async fn on_subscribe(
     let _turn = turn.wait().await;
     let req = request::<SubscribeRequest>("subscribe", data)
         .and_then(|r| protocol::check_subscribe(&r, hub.limits().max_symbols).map(|()| r))
-        .and_then(|r| crate::auth::socket::check_variant(&s, r.variant.as_str()).map(|()| r));
+        .and_then(|r| super::auth::check_variant(&s, r.variant.as_str()).map(|()| r));
     let req = match req {
         Ok(req) => req,
         Err(err) => {

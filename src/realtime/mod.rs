@@ -10,9 +10,13 @@
 //! - [`consumer`]: applies bus messages to the hub;
 //! - [`bars`]: live bars (`subscribe_bars`, `bar_update`): the followed series and their pushes;
 //!   [`bars::poller`] reads them and publishes them on a bus;
-//! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order.
+//! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order;
+//! - [`admission`], [`auth`]: the connect middleware that runs before registration (connection
+//!   cap and `Origin`, then the token).
 
+pub mod admission;
 mod apply;
+pub mod auth;
 pub mod bars;
 mod budget;
 pub mod consumer;
@@ -29,19 +33,29 @@ use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};
 
-use crate::{
-    auth::socket::{self as auth, SocketAuth},
-    config::RealtimeConfig,
-};
+/// The bounds of the Socket.IO transport (from the realtime settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Packets queued per socket before the client counts as too slow (`--socket-buffer`).
+    pub socket_buffer: usize,
+    /// Websocket read buffer per connection, bytes (`--ws-read-buffer`).
+    pub ws_read_buffer: usize,
+    /// Largest message a client may send on either transport (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+    /// Engine.IO heartbeat: how often the server pings.
+    pub ping_interval: Duration,
+    /// Engine.IO heartbeat: a peer silent this long after a ping is dead.
+    pub ping_timeout: Duration,
+}
 
-/// Builds the Socket.IO layer and handle with the configured buffers and heartbeat, the hub and
+/// Builds the Socket.IO layer and handle with the transport's buffers and heartbeat, the hub and
 /// the live bars and the token verifier as state, and the `/` namespace handlers.
 pub fn build_io(
-    config: &RealtimeConfig,
+    config: Transport,
     hub: Arc<hub::Hub>,
     bars: Arc<bars::LiveBars>,
-    auth: SocketAuth,
-    admission: Arc<crate::limits::Admission>,
+    auth: auth::SocketAuth,
+    admission: Arc<admission::Admission>,
 ) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
@@ -51,8 +65,8 @@ pub fn build_io(
         .max_payload(config.max_message_bytes as u64)
         .ws_max_message_size(config.max_message_bytes)
         .ws_max_frame_size(config.max_message_bytes)
-        .ping_interval(Duration::from_millis(config.ping_interval_ms))
-        .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
         .with_state(hub)
         .with_state(bars)
         .with_state(auth)
@@ -65,7 +79,31 @@ pub fn build_io(
         handlers::on_connect
             .with(handlers::register)
             .with(auth::authenticate)
-            .with(crate::limits::admit),
+            .with(admission::admit),
     );
     (layer, io)
+}
+
+/// Copies the URI and header values of Socket.IO requests into their own small allocations.
+///
+/// hyper parses a request in place, so its header values are slices of the connection's read
+/// buffer (16 KB). Engine.IO keeps the handshake request's parts for the whole life of the
+/// session, which kept that buffer alive for every connection: two thirds of the memory of an
+/// idle connection. Detaching them lets the buffer go once the connection is upgraded.
+pub async fn detach_request(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.uri().path().starts_with("/socket.io") {
+        return req;
+    }
+    if let Ok(uri) = axum::http::Uri::try_from(req.uri().to_string()) {
+        // axum's router also keeps a clone of the original URI in the extensions.
+        req.extensions_mut()
+            .insert(axum::extract::OriginalUri(uri.clone()));
+        *req.uri_mut() = uri;
+    }
+    for value in req.headers_mut().values_mut() {
+        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            *value = copy;
+        }
+    }
+    req
 }

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use signalgate::{
     Application, BuildOptions,
-    auth::{AuthConfig, JwtSecret, Verifier, mint},
+    auth::{ClaimRules, JwtSecret, Verifier, mint},
+    config::AuthConfig,
 };
 
 use crate::{
@@ -297,12 +298,9 @@ fn token_subcommand_mints_a_verifiable_token() {
         "2h",
     ]);
     let printed = crate::common::stdout_of(&mut cmd).trim().to_owned();
-    let verifier = Verifier::from_config(&AuthConfig {
-        jwt_secret: Some(secret()),
-        ..AuthConfig::default()
-    })
-    .expect("config")
-    .expect("enabled");
+    let verifier = Verifier::new(Some(&secret()), None, ClaimRules::default())
+        .expect("config")
+        .expect("enabled");
     let verified = verifier.verify(&printed).expect("valid");
     assert_eq!(
         (verified.sub.as_str(), verified.variants.clone()),

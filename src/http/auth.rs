@@ -1,6 +1,6 @@
-//! REST authentication: [`require_token`] guards `/api` (401 without a valid bearer token) and
-//! puts the token's [`Grants`] into the request; handlers take [`Access`] to check a variant
-//! (403) or filter a list.
+//! REST authentication (the transport side of [`crate::auth`]): [`require_token`] guards `/api`
+//! (401 without a valid bearer token) and puts the token's [`Grants`] into the request; handlers
+//! take the [`Access`] extractor to check a variant (403) or filter a list.
 
 use std::sync::Arc;
 
@@ -11,11 +11,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AuthError, Grants, Verifier};
-use crate::http::ApiError;
-
-/// The verifier, or `None` when authentication is off.
-pub type MaybeVerifier = Option<Arc<Verifier>>;
+use super::ApiError;
+use crate::auth::{AuthError, Grants, MaybeVerifier};
 
 /// The token of an `Authorization: Bearer <token>` header, if the request has one.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {

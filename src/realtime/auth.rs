@@ -1,7 +1,8 @@
-//! Socket.IO authentication: [`authenticate`] is connect middleware (it runs before the socket
-//! joins the namespace, so a refused client gets `connect_error` with the reason and never sees
-//! a CONNECT); [`check_variant`] guards `subscribe`; an expiry timer per socket sends
-//! `auth_expired` and disconnects the socket when its token's `exp` passes.
+//! Socket.IO authentication (the transport side of [`crate::auth`]): [`authenticate`] is connect
+//! middleware (it runs before the socket joins the namespace, so a refused client gets
+//! `connect_error` with the reason and never sees a CONNECT); [`check_variant`] guards
+//! `subscribe`; an expiry timer per socket sends `auth_expired` and disconnects the socket when
+//! its token's `exp` passes.
 
 use std::{
     sync::Arc,
@@ -16,8 +17,8 @@ use socketioxide::{
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{AuthError, Grants, rest::MaybeVerifier};
-use crate::realtime::protocol::ProtoError;
+use super::protocol::ProtoError;
+use crate::auth::{AuthError, Grants, MaybeVerifier};
 
 /// The verifier as socketioxide state (`None` when authentication is off).
 #[derive(Debug, Clone, Default)]

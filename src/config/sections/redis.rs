@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, DatabaseUrl};
+use crate::config::{ConfigError, DatabaseUrl};
 
 /// Shortest lease the election accepts: renewals every third of it must fit Redis round trips.
 const MIN_LEASE_TTL_MS: u64 = 300;

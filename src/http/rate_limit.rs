@@ -38,14 +38,8 @@ pub fn build(per_second: u32, burst: u32, tasks: &Supervisor) -> Option<RateLimi
     builder.burst_size(burst.max(1));
     let config = Arc::new(builder.finish()?);
     let limiter = config.limiter().clone();
-    tasks.spawn("rate-limit-cleanup", |token| async move {
-        let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => limiter.retain_recent(),
-                _ = token.cancelled() => break,
-            }
-        }
+    tasks.spawn_every("rate-limit-cleanup", CLEANUP_INTERVAL, move || {
+        limiter.retain_recent()
     });
     Some(config)
 }
@@ -69,7 +63,7 @@ fn refuse(err: GovernorError) -> Response {
             );
             metrics::counter!("signalgate_rate_limited_total").increment(1);
             let message = format!("too many requests from this address; retry in {wait_time} s");
-            let body = crate::http::error::ErrorBody::new("rate_limited", message);
+            let body = super::error::ErrorBody::new("rate_limited", message);
             let mut res = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait_time));
@@ -79,7 +73,7 @@ fn refuse(err: GovernorError) -> Response {
             // No peer address (a router served without connect info): let it through is not
             // possible here, so answer like any internal failure, without details.
             tracing::error!(error = %other, "rate limiter cannot identify the client");
-            crate::http::ApiError::Internal(anyhow::anyhow!("{other}")).into_response()
+            super::ApiError::Internal(anyhow::anyhow!("{other}")).into_response()
         }
     }
 }

@@ -1,7 +1,6 @@
-//! Bounds: the shutdown time (`--shutdown-timeout`), and per-instance connection limits for
-//! Socket.IO: at most `--max-connections` sockets, and the
-//! CORS allow-list applied to the handshake's `Origin` (browsers do not apply CORS to
-//! websockets, so the server must). Both are checked in connect middleware before
+//! Admission of Socket.IO connections, per instance: at most `--max-connections` sockets, and
+//! the CORS allow-list applied to the handshake's `Origin` (browsers do not apply CORS to
+//! websockets, so the server must). Both are checked in connect middleware ([`admit`]) before
 //! authentication; a refused client gets `connect_error` with the reason, the refusal is logged
 //! and counted in `signalgate_connections_refused_total{reason}`.
 
@@ -10,68 +9,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use clap::Args;
-use serde::{Deserialize, Serialize};
 use socketioxide::extract::{SocketRef, State};
-
-/// Connection limits.
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
-pub struct LimitsConfig {
-    /// Most Socket.IO connections this instance accepts; more get connect_error.
-    #[arg(
-        long,
-        env = "SIGNALGATE_MAX_CONNECTIONS",
-        default_value_t = 10_000,
-        global = true
-    )]
-    pub max_connections: usize,
-
-    /// REST requests per second per client IP on `/api` (0 = no limit); more get 429. The IP
-    /// is the TCP peer: behind a reverse proxy every client shares the proxy's address, so
-    /// limit there instead.
-    #[arg(
-        long,
-        env = "SIGNALGATE_RATE_LIMIT",
-        default_value_t = 0,
-        global = true
-    )]
-    pub rate_limit: u32,
-
-    /// Burst allowance of the REST rate limit (requests a client may send at once).
-    #[arg(
-        long,
-        env = "SIGNALGATE_RATE_LIMIT_BURST",
-        default_value_t = 100,
-        global = true
-    )]
-    pub rate_limit_burst: u32,
-
-    /// Longest graceful shutdown after SIGTERM/SIGINT (`10s`): connections still open and
-    /// tasks still running after it are dropped.
-    #[arg(
-        long,
-        env = "SIGNALGATE_SHUTDOWN_TIMEOUT",
-        default_value = "10s",
-        value_parser = crate::auth::config::parse_duration,
-        global = true
-    )]
-    #[serde(with = "humantime_serde")]
-    pub shutdown_timeout: std::time::Duration,
-}
-
-mod humantime_serde {
-    //! A `Duration` as a humantime string in the TOML file.
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        humantime::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
 
 /// What a connecting socket is checked against.
 #[derive(Debug)]
@@ -104,10 +42,10 @@ pub enum Refused {
 }
 
 impl Admission {
-    /// Limits from the configuration; `origins` is the effective CORS allow-list.
-    pub fn new(config: &LimitsConfig, origins: &[String]) -> Self {
+    /// At most `max_connections` sockets; `origins` is the effective CORS allow-list.
+    pub fn new(max_connections: usize, origins: &[String]) -> Self {
         Self {
-            max: config.max_connections,
+            max: max_connections,
             origins: (!origins.iter().any(|o| o == "*")).then(|| origins.to_vec()),
             open: Arc::default(),
         }
