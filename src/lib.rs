@@ -21,10 +21,10 @@
 //! - [`store`] (on `domain`): the `Store` trait, one generic SQL implementation, per-backend
 //!   differences. Beside it, on `config` only: [`telemetry`] (tracing set-up) and [`auth`] (JWT
 //!   verification and per-variant grants; the transports apply them).
-//! - [`bus`] and [`poller`]: the poller reads changes by `seq` / `version` and publishes them on
-//!   the bus (poller → every instance's realtime side). The one edge that still points up,
-//!   `bus` → `poller::Seed` (the heartbeat's positions), goes with the unification of the stream
-//!   positions into one type of the bus layer. [`retention`] (pruning, the `prune` and
+//! - [`bus`] and [`poller`]: the poller numbers what writers committed, reads changes by `seq` /
+//!   `version` and publishes them on the bus (poller → every instance's realtime side). The bus
+//!   owns the one stream-position type (`StreamPositions`: the poller's start, the hub's state,
+//!   the leader's heartbeat, the database's own read). [`retention`] (pruning, the `prune` and
 //!   `partition` subcommands) and [`demo`] (the demo strategy writer) sit on `store`.
 //! - [`realtime`]: hub (live state), history (per-variant ring), fan-out, bus consumer, live
 //!   bars, Socket.IO handlers and protocol, and its connect middleware (connection cap, `Origin`,

@@ -33,13 +33,8 @@ const LAYERS: &[&[&str]] = &[
     &["startup"],
 ];
 
-/// Imports that point up, with why they are still there.
-const UPWARD: &[(&str, &str, &str)] = &[(
-    "bus",
-    "poller",
-    "bus/envelope.rs: the heartbeat carries poller::Seed; goes when the stream positions \
-     become one type of the bus layer",
-)];
+/// Imports that point up, with why they are still there (none left).
+const UPWARD: &[(&str, &str, &str)] = &[];
 
 /// `text` without its comments. String literals are kept as they are (a `//` or `/*` in one
 /// is no comment); `'"'` is a character, not a string.

@@ -2,53 +2,22 @@
 //!
 //! * `term` is the leadership term of the publisher (a fencing counter taken with the lease):
 //!   consumers drop anything from a term older than the newest they have seen.
-//! * `kind` is `m` (a [`BusMessage`] in its own wire form, [`BusMessage::to_json`]), `h` (a
-//!   [`Heartbeat`]) or `r` (the leader resigned: try to take over now; no JSON).
+//! * `kind` is `m` (a [`BusMessage`] in its own wire form, [`BusMessage::to_json`]), `h` (the
+//!   leader's [`StreamPositions`]) or `r` (the leader resigned: try to take over now; no JSON).
 //!
 //! A text header in front of the JSON keeps the bus message's bytes as they are: nothing is
 //! parsed or serialised twice to add the term.
 
-use std::collections::HashMap;
-
-use serde::{Deserialize, Serialize};
-
-use super::BusMessage;
-use crate::poller::Seed;
-
-/// What the leader has published so far: every variant's head seq and every snapshot's version.
-/// Sent about once a second; a consumer that is behind refills the gap from the database.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// variant → last published seq.
-    pub heads: HashMap<String, i64>,
-    /// variant → instance → last published snapshot version.
-    pub versions: HashMap<String, HashMap<String, i64>>,
-    /// variant → epoch, for variants whose history was reset (the rest are in the initial one).
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub epochs: HashMap<String, String>,
-    /// The leader's database identity: the initial epoch of the variants not in `epochs`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub database: String,
-}
-
-impl From<Seed> for Heartbeat {
-    fn from(seed: Seed) -> Self {
-        Self {
-            heads: seed.heads,
-            versions: seed.versions,
-            epochs: HashMap::new(),
-            database: seed.database_id.unwrap_or_default(),
-        }
-    }
-}
+use super::{BusMessage, StreamPositions};
 
 /// One Redis pub/sub message.
 #[derive(Debug, Clone)]
 pub enum Envelope {
     /// A poller message.
     Message(BusMessage),
-    /// The leader's published positions.
-    Heartbeat(Heartbeat),
+    /// The leader's heartbeat: what it has published so far, sent about once a second; a
+    /// consumer that is behind refills the gap from the database.
+    Heartbeat(StreamPositions),
     /// The leader released its lease (shutting down): followers should try to take over.
     Resign,
 }
@@ -111,7 +80,7 @@ mod tests {
         assert_eq!(term, 7);
         assert!(matches!(back, Envelope::Message(BusMessage::Events(b)) if b.upto_seq == 2));
 
-        let mut hb = Heartbeat::default();
+        let mut hb = StreamPositions::default();
         hb.heads.insert("v".into(), 9);
         hb.versions
             .entry("v".into())

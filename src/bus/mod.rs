@@ -12,6 +12,7 @@
 mod envelope;
 mod local;
 mod message;
+mod positions;
 mod redis;
 
 use std::pin::Pin;
@@ -19,11 +20,12 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures_util::{Stream, StreamExt};
 
-pub use envelope::{Envelope, EnvelopeError, Heartbeat};
+pub use envelope::{Envelope, EnvelopeError};
 pub use local::LocalBus;
 pub use message::{
     BusMessage, EventBatch, PublishedBar, PublishedEvent, PublishedSnapshot, StreamReset,
 };
+pub use positions::StreamPositions;
 pub use redis::{GroupKeys, Incoming, LeaseToken, RedisBus, Terms};
 
 /// Why a publish failed.

@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 use super::{heartbeat::HEARTBEAT_INTERVAL, status::GroupStatus};
 use crate::{
     bus::{
-        BusMessage, BusReceiver, Envelope, EventBatch, Heartbeat, Incoming, PublishedSnapshot,
-        RedisBus, StreamReset, Terms,
+        BusMessage, BusReceiver, Envelope, EventBatch, Incoming, PublishedSnapshot, RedisBus,
+        StreamPositions, StreamReset, Terms,
     },
     poller::PollerStatus,
     realtime::hub::Hub,
@@ -169,7 +169,7 @@ impl Feed {
 
     /// A variant in another epoch than the leader's missed a reset (or this instance joined
     /// after it): reset it here too, at the leader's position.
-    fn check_epochs(&mut self, hb: &Heartbeat) {
+    fn check_epochs(&mut self, hb: &StreamPositions) {
         let mine = self.hub.all_epochs();
         // Variants not listed are in the leader's database's initial epoch (its identity).
         let initial = if hb.database.is_empty() {
@@ -200,15 +200,7 @@ impl Feed {
     async fn resync(&mut self) {
         match self.store.poll_state().await {
             Ok(state) => {
-                let mut hb = Heartbeat::default();
-                hb.heads.extend(state.seqs);
-                for (variant, instance, version) in state.versions {
-                    hb.versions
-                        .entry(variant)
-                        .or_default()
-                        .insert(instance, version);
-                }
-                self.check(hb, true).await;
+                self.check(StreamPositions::from(state), true).await;
             }
             // The next heartbeat compares again.
             Err(err) => tracing::warn!(error = %err, "cannot read positions for a resync"),
@@ -217,7 +209,7 @@ impl Feed {
 
     /// Queues repairs for every position of `hb` this hub is behind. `from_db`: the positions
     /// are the database's own, so any newer row may be applied.
-    async fn check(&mut self, hb: Heartbeat, from_db: bool) {
+    async fn check(&mut self, hb: StreamPositions, from_db: bool) {
         if !from_db {
             self.check_epochs(&hb);
         }

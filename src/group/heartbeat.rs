@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Bus, BusError, BusMessage, BusReceiver, Envelope, Heartbeat, RedisBus, StreamReset},
-    poller::Seed,
+    bus::{
+        Bus, BusError, BusMessage, BusReceiver, Envelope, RedisBus, StreamPositions, StreamReset,
+    },
     realtime::hub::epoch_database,
 };
 
@@ -30,14 +31,18 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct TrackingBus {
     inner: Arc<RedisBus>,
-    published: Mutex<Heartbeat>,
+    published: Mutex<StreamPositions>,
 }
 
 impl TrackingBus {
     /// Publishes through `inner`, starting from the poller's own starting positions and the
     /// hub's epochs (variants that were reset keep their epoch across leaders).
-    pub fn new(inner: Arc<RedisBus>, seed: Seed, epochs: HashMap<String, String>) -> Self {
-        let mut hb = Heartbeat::from(seed);
+    pub fn new(
+        inner: Arc<RedisBus>,
+        seed: StreamPositions,
+        epochs: HashMap<String, String>,
+    ) -> Self {
+        let mut hb = seed;
         hb.epochs = epochs;
         Self {
             inner,
@@ -46,7 +51,7 @@ impl TrackingBus {
     }
 
     /// The positions published so far.
-    pub fn heartbeat(&self) -> Heartbeat {
+    pub fn heartbeat(&self) -> StreamPositions {
         self.published.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }

@@ -37,7 +37,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Bus, BusError, BusMessage, EventBatch, PublishedEvent, PublishedSnapshot},
+    bus::{
+        Bus, BusError, BusMessage, EventBatch, PublishedEvent, PublishedSnapshot, StreamPositions,
+    },
     lifecycle::{Component, Supervisor},
     store::{Numbering, Probe, Store, StoreError},
 };
@@ -67,16 +69,9 @@ pub struct PollerConfig {
     pub batch: u32,
 }
 
-/// Where the poller starts: it publishes only what is newer than these positions.
-#[derive(Debug, Clone, Default)]
-pub struct Seed {
-    /// The identity of the database these positions belong to (`None`: not known yet).
-    pub database_id: Option<String>,
-    /// variant → last published seq.
-    pub heads: HashMap<String, i64>,
-    /// variant → instance → last published snapshot version.
-    pub versions: HashMap<String, HashMap<String, i64>>,
-}
+/// Where the poller starts: it publishes only what is newer than these positions (the bus
+/// layer's one position type; `epochs` is not used by the poller).
+pub type Seed = StreamPositions;
 
 /// Liveness of the poller, read by `/readyz`: when it last completed a poll.
 #[derive(Debug, Default)]
@@ -266,7 +261,7 @@ impl Poller {
         s.dirty
             || s.round != Some(probe.round)
             || s.deletions != probe.snapshot_deletions
-            || self.seed.database_id.as_deref() != Some(probe.database_id.as_str())
+            || self.seed.database != probe.database_id
             || s.reconciled.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
     }
 
@@ -394,7 +389,7 @@ impl Poller {
     }
 
     fn version(&self, variant: &str, instance: &str) -> Option<i64> {
-        self.seed.versions.get(variant)?.get(instance).copied()
+        self.seed.version(variant, instance)
     }
 }
 

@@ -88,11 +88,7 @@ impl Poller {
     /// What changed beneath the published positions: variants whose history was replaced, and
     /// whether the whole database was (its identity changed). See [`Poller::detect_resets`].
     fn vanished(&self, state: &PollState) -> (BTreeSet<String>, bool) {
-        let replaced = self
-            .seed
-            .database_id
-            .as_ref()
-            .is_some_and(|id| *id != state.database_id);
+        let replaced = !self.seed.database.is_empty() && self.seed.database != state.database_id;
         if replaced {
             let all = self.seed.heads.keys().chain(self.seed.versions.keys());
             return (all.cloned().collect(), true);
@@ -141,7 +137,7 @@ impl Poller {
         let (resets, replaced) = self.vanished(state);
         if replaced {
             tracing::error!(
-                old = self.seed.database_id.as_deref().unwrap_or_default(),
+                old = %self.seed.database,
                 new = %state.database_id,
                 variants = resets.len(),
                 "the database identity changed (recreated, or restored from another database); every variant starts a new epoch"
@@ -179,7 +175,7 @@ impl Poller {
             // Every snapshot of the variant is published again, whatever its version.
             self.seed.versions.remove(&variant);
         }
-        self.seed.database_id = Some(state.database_id.clone());
+        self.seed.database = state.database_id.clone();
         Ok(())
     }
 }

@@ -24,8 +24,7 @@ pub(super) use super::variant::lock;
 use super::{budget::HistoryBudget, variant::VariantState};
 pub use super::{budget::HistoryStats, variant::Subscriptions};
 use crate::{
-    bus::PublishedSnapshot,
-    poller::Seed,
+    bus::{PublishedSnapshot, StreamPositions},
     store::{Store, StoreError},
 };
 
@@ -144,10 +143,10 @@ impl Hub {
     }
 
     /// The positions to start a poller from: everything up to them has been applied here.
-    pub fn seed(&self) -> Seed {
-        let mut seed = Seed::default();
+    pub fn seed(&self) -> StreamPositions {
+        let mut seed = StreamPositions::default();
         let id = self.database_id();
-        seed.database_id = (!id.is_empty()).then_some(id);
+        seed.database = id;
         for (variant, st) in self.entries() {
             seed.heads.insert(variant, lock(&st).history.head());
         }

@@ -48,9 +48,9 @@ pub use sequence::{Numbering, PendingEvent, PendingSnapshot, Probe};
 use sql::SqlStore;
 
 /// How long [`Store::ping`] waits for a connection and the answer, so that `/readyz` answers
-/// promptly even when the pool's acquire timeout is long: well under the few seconds readiness
-/// probes are usually given.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// promptly even when the pool's acquire timeout is long (a probe that hangs is as bad as one
+/// that fails): well under the few seconds readiness probes are usually given.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connection pool settings (from the CLI / config file).
 #[derive(Debug, Clone)]

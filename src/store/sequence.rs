@@ -94,6 +94,13 @@ impl Numbering {
 /// (an index on `seq` on MySQL) and the one on `pending`.
 pub(crate) fn probe_sql(d: Dialect, batch: u32) -> Sql {
     let payload = d.payload();
+    // MySQL: tables adopted from the design document may differ in charset or collation, which
+    // a UNION refuses to mix; each text column is given one explicitly (after the join, which
+    // keeps the columns' own collation).
+    let u = |col: &str| match d {
+        Dialect::MySql => format!("CONVERT({col} USING utf8mb4) COLLATE utf8mb4_bin"),
+        _ => col.to_owned(),
+    };
     let counter = |name: &str| format!("(SELECT n FROM signalgate_counter WHERE name = '{name}')");
     let text = format!(
         "SELECT 'r' AS kind, NULL AS id, NULL AS variant, NULL AS instance_id, \
@@ -102,15 +109,15 @@ pub(crate) fn probe_sql(d: Dialect, batch: u32) -> Sql {
          {deletions} AS m, \
          (SELECT value FROM signalgate_meta WHERE name = 'database_id') AS dbid \
          UNION ALL \
-         SELECT 'e', e.id, e.variant, e.instance_id, e.vt_symbol, e.bar_dt, e.event_type, \
-         e.event_key, e.created_at, NULL, {no_window}, e.payload, COALESCE(h.v, 0), NULL, NULL \
+         SELECT 'e', e.id, {ev}, {ei}, {es}, e.bar_dt, {et}, \
+         {ek}, e.created_at, NULL, {no_window}, e.payload, COALESCE(h.v, 0), NULL, NULL \
          FROM (SELECT id, variant, instance_id, vt_symbol, bar_dt, event_type, event_key, \
          created_at, {payload} AS payload FROM monitor_signal_event WHERE seq IS NULL \
          ORDER BY id LIMIT {batch}) e \
          LEFT JOIN monitor_signal_seq h ON h.variant = e.variant \
          UNION ALL \
-         SELECT 's', s.id, s.variant, s.instance_id, NULL, s.bar_dt, NULL, NULL, s.updated_at, \
-         s.bar_interval, {window}, s.payload, s.version, NULL, NULL \
+         SELECT 's', s.id, {sv}, {si}, NULL, s.bar_dt, NULL, NULL, s.updated_at, \
+         {sb}, {window}, s.payload, s.version, NULL, NULL \
          FROM (SELECT id, variant, instance_id, bar_dt, updated_at, bar_interval, bar_window, \
          version, {payload} AS payload FROM monitor_signal_snapshot WHERE {pending} \
          ORDER BY id LIMIT {batch}) s",
@@ -120,6 +127,14 @@ pub(crate) fn probe_sql(d: Dialect, batch: u32) -> Sql {
         // Typed: PostgreSQL resolves the first two parts' NULLs as text before the third.
         no_window = d.bigint("NULL"),
         pending = d.pending(),
+        ev = u("e.variant"),
+        ei = u("e.instance_id"),
+        es = u("e.vt_symbol"),
+        et = u("e.event_type"),
+        ek = u("e.event_key"),
+        sv = u("s.variant"),
+        si = u("s.instance_id"),
+        sb = u("s.bar_interval"),
     );
     Sql::new(d, text)
 }
@@ -139,7 +154,10 @@ fn set_seqs(d: Dialect, seqs: &[(i64, i64)]) -> Sql {
     };
     match d {
         Dialect::Postgres => {
-            let mut sql = Sql::new(d, "UPDATE monitor_signal_event AS e SET seq = v.seq FROM (VALUES ");
+            let mut sql = Sql::new(
+                d,
+                "UPDATE monitor_signal_event AS e SET seq = v.seq FROM (VALUES ",
+            );
             pairs(&mut sql, ", (", true);
             sql.push(") AS v(id, seq) WHERE e.id = v.id AND e.seq IS NULL");
             sql
@@ -160,11 +178,15 @@ fn set_seqs(d: Dialect, seqs: &[(i64, i64)]) -> Sql {
             // MariaDB and MySQL 8 spell a VALUES table differently; a UNION ALL works on both.
             let mut sql = Sql::new(d, "UPDATE monitor_signal_event e JOIN (");
             for (i, (id, seq)) in seqs.iter().enumerate() {
-                sql.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
-                    .list([Param::I64(*id)])
-                    .push(if i == 0 { " AS id, " } else { ", " })
-                    .list([Param::I64(*seq)])
-                    .push(if i == 0 { " AS seq" } else { "" });
+                sql.push(if i == 0 {
+                    "SELECT "
+                } else {
+                    " UNION ALL SELECT "
+                })
+                .list([Param::I64(*id)])
+                .push(if i == 0 { " AS id, " } else { ", " })
+                .list([Param::I64(*seq)])
+                .push(if i == 0 { " AS seq" } else { "" });
             }
             sql.push(") v ON e.id = v.id SET e.seq = v.seq WHERE e.seq IS NULL");
             sql
