@@ -7,26 +7,32 @@
 //! `--bars-timezone`).
 //!
 //! # Layout
-//! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries, row decoding, migrations.
+//! - `sql.rs`: `SqlStore<B>`, the one `impl Store`: queries and migrations; `rows.rs`: row
+//!   decoding.
 //! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
 //! - `sequence.rs`: the poller's probe and numbering round (gateway-assigned `seq`).
 //! - `retention.rs`: pruning old events in batches and the pruned-`seq` record.
-//! - `partition.rs`: PostgreSQL's opt-in monthly partitions of the event table.
+//! - `partition.rs`: PostgreSQL's opt-in monthly partitions of the event table (DDL in
+//!   `partition_ddl.rs`).
 //! - `dialect.rs`: how each backend spells SQL and times; the embedded migrations.
 //! - `backend.rs`: the `Backend` trait (what differs per backend) and the sqlx glue.
 //! - `mysql.rs`, `postgres.rs`, `sqlite.rs`: connect options; PostgreSQL's time columns and
 //!   `LISTEN`.
+//! - `adopt.rs`: refusing design-document tables, with the adoption SQL of `adopt/`.
 //! - `error.rs`: [`StoreError`].
 
+mod adopt;
 mod backend;
 mod dialect;
 mod error;
 mod gate;
 mod mysql;
 mod partition;
+mod partition_ddl;
 mod postgres;
 mod query;
 mod retention;
+mod rows;
 mod sequence;
 mod sql;
 mod sqlite;

@@ -19,7 +19,10 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::{Pool, Postgres, Row, Transaction};
 
-use super::{PartitionPrune, PartitionReport, StoreError};
+use super::{
+    PartitionPrune, PartitionReport, StoreError,
+    partition_ddl::{COPY_GRANTS, KEY_SETUP, TABLE_SETUP},
+};
 
 const TABLE: &str = "monitor_signal_event";
 const DEFAULT_PART: &str = "monitor_signal_event_default";
@@ -29,60 +32,6 @@ const OLD_TABLE: &str = "monitor_signal_event_unpartitioned";
 const MAX_MONTHS_BACK: u32 = 120;
 /// Serialises conversions, roll-overs and drops (a cron job and the group leader may meet).
 const LOCK_KEY: &str = "SELECT pg_advisory_xact_lock(hashtext('signalgate_event_partitions'))";
-
-/// The key table, its index and the two key triggers' functions.
-const KEY_SETUP: &[&str] = &[
-    "DROP TABLE IF EXISTS monitor_signal_event_key",
-    // Same column types as the event table (TIMESTAMP or TIMESTAMPTZ), so ranges compare alike.
-    // Filled first, indexed after: building the primary key by sorting is faster than
-    // inserting into it (the old table's unique key guarantees there is no duplicate).
-    "CREATE TABLE monitor_signal_event_key AS SELECT event_key, created_at FROM monitor_signal_event",
-    "ALTER TABLE monitor_signal_event_key ADD PRIMARY KEY (event_key), ALTER COLUMN created_at SET NOT NULL",
-    "CREATE INDEX monitor_signal_event_key_created ON monitor_signal_event_key (created_at)",
-    r"CREATE OR REPLACE FUNCTION monitor_signal_event_key_claim() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO monitor_signal_event_key (event_key, created_at) VALUES (NEW.event_key, NEW.created_at)
-    ON CONFLICT (event_key) DO NOTHING;
-  IF NOT FOUND THEN
-    RETURN NULL; -- the key exists: skip the row, as ON CONFLICT DO NOTHING would
-  END IF;
-  RETURN NEW;
-END $$",
-    r"CREATE OR REPLACE FUNCTION monitor_signal_event_key_forget() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  DELETE FROM monitor_signal_event_key WHERE event_key = OLD.event_key;
-  RETURN NULL;
-END $$",
-];
-
-/// Indexes and triggers of the partitioned table (created after the copy: faster).
-const TABLE_SETUP: &[&str] = &[
-    "ALTER TABLE monitor_signal_event ADD CONSTRAINT monitor_signal_event_pkey PRIMARY KEY (id, created_at)",
-    // Replaces the unique (variant, seq): the numbering rounds keep it unique.
-    "CREATE INDEX idx_event_variant_seq ON monitor_signal_event (variant, seq)",
-    "CREATE INDEX idx_event_unsequenced ON monitor_signal_event (id) WHERE seq IS NULL",
-    "CREATE INDEX idx_event_variant_created ON monitor_signal_event (variant, created_at)",
-    "CREATE INDEX idx_event_symbol_bar ON monitor_signal_event (vt_symbol, bar_dt)",
-    "CREATE INDEX idx_event_type_created ON monitor_signal_event (event_type, created_at)",
-    "CREATE TRIGGER monitor_signal_event_unique_key BEFORE INSERT ON monitor_signal_event \
-     FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_key_claim()",
-    "CREATE TRIGGER monitor_signal_event_unkey AFTER DELETE ON monitor_signal_event \
-     FOR EACH ROW EXECUTE FUNCTION monitor_signal_event_key_forget()",
-];
-
-/// Gives the new table and the key table the grants the old table had (writers' roles).
-const COPY_GRANTS: &str = r"DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT a.privilege_type AS p,
-                  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS who
-             FROM pg_class c, aclexplode(c.relacl) a
-            WHERE c.oid = 'monitor_signal_event_unpartitioned'::regclass AND a.grantee <> c.relowner
-  LOOP
-    EXECUTE format('GRANT %s ON monitor_signal_event TO %s', r.p, r.who);
-    EXECUTE format('GRANT %s ON monitor_signal_event_key TO %s', r.p, r.who);
-  END LOOP;
-END $$";
 
 /// A calendar month (UTC), the unit of partitioning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -416,37 +365,5 @@ pub(crate) async fn prune(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_step_over_years_and_name_partitions() {
-        let m = Month {
-            year: 2026,
-            month: 11,
-        };
-        assert_eq!(
-            m.plus(2),
-            Month {
-                year: 2027,
-                month: 1
-            }
-        );
-        assert_eq!(
-            m.plus(-11),
-            Month {
-                year: 2025,
-                month: 12
-            }
-        );
-        assert_eq!(m.partition(), "monitor_signal_event_p202611");
-        assert_eq!(
-            Month::from_partition("monitor_signal_event_p202611"),
-            Some(m)
-        );
-        assert_eq!(Month::from_partition("monitor_signal_event_default"), None);
-        assert_eq!(Month::from_partition("monitor_signal_event_p202613"), None);
-        assert_eq!(m.literal(), "'2026-11-01 00:00:00+00'");
-        assert_eq!(m.start().to_rfc3339(), "2026-11-01T00:00:00+00:00");
-    }
-}
+#[path = "partition_tests.rs"]
+mod tests;

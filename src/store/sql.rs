@@ -1,7 +1,7 @@
 //! The one [`Store`] implementation, generic over the [`Backend`]: every query, row decoder and
 //! the migration bookkeeping are written once here.
 
-use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,155 +13,26 @@ use super::{
     BarQuery, BarSeries, EventQuery, NewBar, NewEvent, NewSnapshot, Numbering, PartitionPrune,
     PartitionReport, PollState, PoolOptions, Probe, Store, StoreError, StoredBar, Unavailable,
     backend::{Backend, RowOf, prepare},
-    dialect::Dialect,
     gate::Gate,
     query::{self, Sql},
+    rows::{
+        bar_from_row, event_from_row, series_index, snapshot_from_row, summarise, time,
+        variant_instance,
+    },
     write,
 };
-use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol, parse_payload};
+use crate::domain::{Event, Interval, Snapshot, VariantSummary, VtSymbol};
 
 /// A connection pool of backend `B`.
 pub(crate) struct SqlStore<B: Backend> {
     pool: Pool<B>,
     /// Fails queries fast while the database cannot be reached.
-    gate: Arc<Gate>,
-}
-
-/// Reads a required UTC time column.
-fn time<B: Backend>(row: &RowOf<B>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    B::opt_time(row, col)?.ok_or_else(|| null_in(col))
+    pub(super) gate: Arc<Gate>,
 }
 
 /// Whether `pool` holds its maximum of connections (open or being opened).
 fn pool_is_full<B: Backend>(pool: &Pool<B>) -> bool {
     pool.size() >= pool.options().get_max_connections()
-}
-
-/// Migrations recorded as failed (MySQL cannot roll DDL back, so sqlx records them).
-const FAILED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE NOT success";
-
-/// The refusal to migrate design-document tables that lack the gateway's `missing` columns.
-fn adoption_refusal(dialect: Dialect, missing: &[String], failed: &[i64]) -> String {
-    let mut head = format!(
-        "the signal tables exist without the gateway's columns ({}): they were created from \
-         the design document and must be adopted before migrating; nothing was changed. See \
-         docs/schema.md, \"Adopting existing tables\".",
-        missing.join(", ")
-    );
-    if !failed.is_empty() {
-        let versions: Vec<String> = failed.iter().map(i64::to_string).collect();
-        head.push_str(&format!(
-            " An earlier attempt left a failed migration record: first run \
-             `DELETE FROM _sqlx_migrations WHERE version IN ({}) AND NOT success;`.",
-            versions.join(", ")
-        ));
-    }
-    match dialect.adoption_sql() {
-        Some(sql) => format!(
-            "{head} With the writers stopped, run these statements on the database:\n\n{}\n\
-             then run `signalgate migrate` (or `serve`) again.",
-            sql.trim_end()
-        ),
-        None => format!(
-            "{head} Add `version BIGINT NOT NULL DEFAULT 1` to monitor_signal_snapshot and \
-             `seq` numbered 1..n per variant to monitor_signal_event, then migrate again."
-        ),
-    }
-}
-
-fn null_in(col: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: col.to_owned(),
-        source: "unexpected NULL".into(),
-    }
-}
-
-fn variant_instance<B: Backend>(row: &RowOf<B>) -> Result<(String, String), sqlx::Error> {
-    Ok((B::text(row, "variant")?, B::text(row, "instance_id")?))
-}
-
-fn snapshot_from_row<B: Backend>(row: &RowOf<B>) -> Result<Snapshot, sqlx::Error> {
-    let (variant, instance_id) = variant_instance::<B>(row)?;
-    let what = format!("monitor_signal_snapshot {variant}/{instance_id}");
-    Ok(Snapshot {
-        version: B::int(row, "version")?,
-        updated_at: time::<B>(row, "updated_at")?,
-        bar_dt: B::opt_time(row, "bar_dt")?,
-        bar_interval: B::opt_text(row, "bar_interval")?,
-        bar_window: B::opt_int(row, "bar_window")?,
-        payload: parse_payload(B::text(row, "payload")?, &what),
-        variant,
-        instance_id,
-    })
-}
-
-fn event_from_row<B: Backend>(row: &RowOf<B>) -> Result<Event, sqlx::Error> {
-    let id = B::int(row, "id")?;
-    Ok(Event {
-        id,
-        seq: B::int(row, "seq")?,
-        variant: B::text(row, "variant")?,
-        instance_id: B::text(row, "instance_id")?,
-        vt_symbol: B::text(row, "vt_symbol")?,
-        bar_dt: B::opt_time(row, "bar_dt")?,
-        event_type: B::text(row, "event_type")?,
-        event_key: B::text(row, "event_key")?,
-        created_at: time::<B>(row, "created_at")?,
-        payload: parse_payload(
-            B::text(row, "payload")?,
-            &format!("monitor_signal_event id={id}"),
-        ),
-    })
-}
-
-fn bar_from_row<B: Backend>(row: &RowOf<B>) -> Result<StoredBar, sqlx::Error> {
-    let float = |col| B::float(row, col);
-    Ok(StoredBar {
-        datetime: B::opt_naive(row, "bar_time", B::DIALECT)?.ok_or_else(|| null_in("bar_time"))?,
-        open: float("open_price")?,
-        high: float("high_price")?,
-        low: float("low_price")?,
-        close: float("close_price")?,
-        volume: float("volume")?,
-        turnover: float("turnover")?,
-        open_interest: float("open_interest")?,
-    })
-}
-
-/// The `series_index` column of a [`query::latest_bars_sql`] row.
-fn series_index<B: Backend>(row: &RowOf<B>) -> Result<usize, sqlx::Error> {
-    B::text(row, "series_index")?
-        .parse()
-        .map_err(|e| sqlx::Error::ColumnDecode {
-            index: "series_index".to_owned(),
-            source: Box::new(e),
-        })
-}
-
-/// Groups `(variant, instance_id, updated_at)` rows plus event-only variants into summaries.
-fn summarise(
-    rows: Vec<(String, String, DateTime<Utc>)>,
-    event_variants: Vec<String>,
-) -> Vec<VariantSummary> {
-    let mut map: BTreeMap<String, (Vec<String>, Option<DateTime<Utc>>)> = BTreeMap::new();
-    for (variant, instance, updated) in rows {
-        let entry = map.entry(variant).or_default();
-        entry.0.push(instance);
-        entry.1 = entry.1.max(Some(updated));
-    }
-    for variant in event_variants {
-        map.entry(variant).or_default();
-    }
-    map.into_iter()
-        .map(|(variant, (mut instances, updated))| {
-            instances.sort();
-            VariantSummary {
-                variant,
-                instances,
-                updated_at: updated.as_ref().map(crate::domain::fmt_time),
-            }
-        })
-        .collect()
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -199,7 +70,7 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// Whether the pool holds its maximum of connections (open or being opened).
-    fn pool_full(&self) -> bool {
+    pub(super) fn pool_full(&self) -> bool {
         pool_is_full(&self.pool)
     }
 
@@ -217,59 +88,13 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// Runs a query without parameters and decodes every row with `f`.
-    async fn fetch_map<T>(
+    pub(super) async fn fetch_map<T>(
         &self,
         text: &str,
         f: impl Fn(&RowOf<B>) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, StoreError> {
         let rows = self.fetch_text(text).await?;
         Ok(rows.iter().map(f).collect::<Result<_, _>>()?)
-    }
-
-    /// Before any migration runs: signal tables created from the design document (without
-    /// the gateway's `version` / `seq`) would make migration `0001` fail half-way (its
-    /// `CREATE TABLE IF NOT EXISTS` keeps them, its triggers need the columns), so refuse with
-    /// the adoption steps and change nothing. Looks at the columns, not at the migrations
-    /// table, so it holds whatever migrations are added later.
-    async fn refuse_design_tables(&self) -> Result<(), StoreError> {
-        // Not gated: like the migration itself, this may wait the whole acquire timeout.
-        let text = B::DIALECT.signal_columns_sql().to_owned();
-        let rows = B::fetch_all(&self.pool, prepare::<B>(text, Vec::new())).await;
-        self.gate.record(&rows, self.pool_full());
-        let rows = rows?;
-        let columns = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    B::text(r, "t")?.to_lowercase(),
-                    B::text(r, "c")?.to_lowercase(),
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let has_table = |t: &str| columns.iter().any(|(ct, _)| ct == t);
-        let has = |t: &str, c: &str| columns.iter().any(|(ct, cc)| ct == t && cc == c);
-        let missing: Vec<String> = [
-            ("monitor_signal_snapshot", "version"),
-            ("monitor_signal_event", "seq"),
-        ]
-        .into_iter()
-        .filter(|(t, c)| has_table(t) && !has(t, c))
-        .map(|(t, c)| format!("{t}.{c}"))
-        .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        // A failed record left by an earlier gateway's attempt (before this check) would make
-        // the migration refuse even after the adoption steps. No bookkeeping table: none.
-        let failed = self
-            .fetch_map(FAILED_MIGRATIONS, |r| B::int(r, "version"))
-            .await
-            .unwrap_or_default();
-        Err(StoreError::Unsupported(adoption_refusal(
-            B::DIALECT,
-            &missing,
-            &failed,
-        )))
     }
 
     pub(super) async fn execute(&self, sql: Sql) -> Result<u64, StoreError> {
