@@ -119,8 +119,8 @@ pub struct EventBatch {
     pub variant: String,
     /// The position this batch continues from.
     pub after_seq: i64,
-    /// The position after this batch (may exceed the last event's seq when sequence numbers
-    /// were burnt by ignored duplicate inserts).
+    /// The position after this batch (may exceed the last event's seq when positions have no
+    /// row: pruned, or burnt by ignored inserts under the insert trigger before migration 0005).
     pub upto_seq: i64,
     /// The events.
     pub events: Vec<Arc<PublishedEvent>>,

@@ -127,7 +127,7 @@ impl Hub {
     /// failed read with back-off until it works or `cancel` fires (`None`: cancelled).
     ///
     /// The read stops at the first row beyond `to`: positions at the end of the gap may have
-    /// no row (burnt by ignored duplicate inserts, or pruned), so the cursor cannot be relied
+    /// no row (pruned, or burnt by ignored inserts before migration 0005), so the cursor cannot be relied
     /// on to reach `to`.
     async fn fill_gap(
         &self,

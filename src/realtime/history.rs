@@ -62,7 +62,7 @@ impl History {
 
     /// Applies a batch that holds every event in `(.., upto]` it has not seen: events at or
     /// below `head` are skipped (duplicate delivery), the rest are appended, and `head` moves
-    /// to `upto` (positions without a row were burnt by ignored inserts). Returns the events
+    /// to `upto` (positions without a row were pruned, or burnt before migration 0005). Returns the events
     /// that are new, in order: exactly those to push to subscribers.
     pub fn apply(
         &mut self,

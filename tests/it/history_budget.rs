@@ -49,6 +49,13 @@ async fn wait_applied(app: &TestApp, w: &Writer, variants: &[&str]) {
             .then_some(())
     })
     .await;
+    // The consumer enforces the budget right after it applies a batch (and moves the head):
+    // wait for that step too, so the bounds are read after it. A budget never enforced fails.
+    wait_for("the budget to be enforced", LONG, || async {
+        let s = app.hub.history_stats();
+        (s.bytes <= s.limit && s.unwatched_bytes <= s.limit / 8).then_some(())
+    })
+    .await;
 }
 
 /// Every committed seq of `variant`, ascending.
