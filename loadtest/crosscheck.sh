@@ -27,6 +27,8 @@
 #   WITH_GATEWAY     1: a `signalgate serve` runs against the gateway's database during its
 #                    rounds (not with GATEWAY_DOWN: this binary cannot poll an older schema);
 #                    it numbers the events as in production; default 0
+#   GATEWAY_SQL      a SQL file run on the gateway's PostgreSQL database after migrating (e.g.
+#                    deploy/postgres-notify.sql, to measure the opt-in NOTIFY triggers)
 #   GATEWAY_DOWN     revert the latest N gateway migrations after migrating (default 0; 1
 #                    measures the schema before migration 0005: seq trigger and NOTIFY)
 # Output: one line per round, then a Markdown table; with JSON_OUT=file also a JSON array.
@@ -93,6 +95,9 @@ make_db() { # backend schema: creates the database, applies the schema, sets $ma
             "$LOADTEST_BIN" seed-ddl postgres | psql "$PG/$name" -qAt -v ON_ERROR_STOP=1 >/dev/null
         else
             "$SIGNALGATE_BIN" migrate --database-url "$PG/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+            if [[ -n "${GATEWAY_SQL:-}" ]]; then
+                psql "$PG/$name" -qAt -v ON_ERROR_STOP=1 -f "$GATEWAY_SQL" >/dev/null
+            fi
             for ((d = 0; d < GATEWAY_DOWN; d++)); do
                 "$SIGNALGATE_BIN" migrate --down --database-url "$PG/$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
             done

@@ -24,8 +24,13 @@ CREATE TABLE IF NOT EXISTS signalgate_counter (
   name VARCHAR(32) NOT NULL PRIMARY KEY,
   n BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-INSERT IGNORE INTO signalgate_counter (name, n) VALUES ('round', 0), ('snapshot_deletions', 0);
+INSERT IGNORE INTO signalgate_counter (name, n) VALUES ('round', 0), ('deletions', 0);
 
 DROP TRIGGER IF EXISTS monitor_signal_snapshot_deleted;
 CREATE TRIGGER monitor_signal_snapshot_deleted AFTER DELETE ON monitor_signal_snapshot FOR EACH ROW
-  UPDATE signalgate_counter SET n = n + 1 WHERE name = 'snapshot_deletions';
+  UPDATE signalgate_counter SET n = n + 1 WHERE name = 'deletions';
+
+-- A counter row deleted (its history wiped by hand) is noticed at the next poll too.
+DROP TRIGGER IF EXISTS monitor_signal_seq_deleted;
+CREATE TRIGGER monitor_signal_seq_deleted AFTER DELETE ON monitor_signal_seq FOR EACH ROW
+  UPDATE signalgate_counter SET n = n + 1 WHERE name = 'deletions';

@@ -1,6 +1,7 @@
 -- Back to trigger-assigned seq and NOTIFY (0001). Events the gateway has not numbered yet are
 -- numbered here, after each variant's head, in id order.
 DROP TRIGGER IF EXISTS monitor_signal_snapshot_deleted ON monitor_signal_snapshot;
+DROP TRIGGER IF EXISTS monitor_signal_seq_deleted ON monitor_signal_seq;
 DROP FUNCTION IF EXISTS monitor_signal_snapshot_deleted();
 DROP TABLE IF EXISTS signalgate_counter;
 

@@ -10,8 +10,9 @@
 --     cleared by the gateway once it has read that version: an idle poll is one indexed probe,
 --     whatever the number of variants;
 --   * `signalgate_counter` holds the numbering round (a compare-and-set serialises gateways and
---     tells one gateway that another numbered) and a count of deleted snapshot rows (bumped by
---     a statement trigger, so a deletion is noticed at the next poll).
+--     tells one gateway that another numbered) and a count of deletions of snapshot rows and
+--     of `monitor_signal_seq` rows (bumped by statement triggers, so a deletion is noticed at
+--     the next poll).
 -- NOTIFY is opt-in now (docs/schema.md, "Wake-ups by NOTIFY"); the function stays.
 
 DROP TRIGGER IF EXISTS monitor_signal_event_seq ON monitor_signal_event;
@@ -38,14 +39,17 @@ CREATE TABLE IF NOT EXISTS signalgate_counter (
   name VARCHAR(32) PRIMARY KEY,
   n BIGINT NOT NULL
 );
-INSERT INTO signalgate_counter (name, n) VALUES ('round', 0), ('snapshot_deletions', 0)
+INSERT INTO signalgate_counter (name, n) VALUES ('round', 0), ('deletions', 0)
   ON CONFLICT (name) DO NOTHING;
 
 CREATE OR REPLACE FUNCTION monitor_signal_snapshot_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE signalgate_counter SET n = n + 1 WHERE name = 'snapshot_deletions';
+  UPDATE signalgate_counter SET n = n + 1 WHERE name = 'deletions';
   RETURN NULL;
 END $$;
 DROP TRIGGER IF EXISTS monitor_signal_snapshot_deleted ON monitor_signal_snapshot;
 CREATE TRIGGER monitor_signal_snapshot_deleted AFTER DELETE ON monitor_signal_snapshot
+  FOR EACH STATEMENT EXECUTE FUNCTION monitor_signal_snapshot_deleted();
+DROP TRIGGER IF EXISTS monitor_signal_seq_deleted ON monitor_signal_seq;
+CREATE TRIGGER monitor_signal_seq_deleted AFTER DELETE ON monitor_signal_seq
   FOR EACH STATEMENT EXECUTE FUNCTION monitor_signal_snapshot_deleted();

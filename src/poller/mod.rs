@@ -3,7 +3,7 @@
 //! * Writers insert events with `seq` NULL and write snapshot rows that the version trigger
 //!   marks `pending` (migration 0005): they pay nothing for the cursor.
 //! * Every poll is one statement, [`Store::probe`]: the database identity, the numbering round,
-//!   the deleted-snapshot count and the first pending events and snapshot rows, each found
+//!   the deletion count (snapshot and counter rows) and the first pending events and snapshot rows, each found
 //!   through an index. An idle poll costs the same with 10 or 10,000 variants.
 //! * What the probe found is numbered in one short transaction ([`Store::number`]: a
 //!   compare-and-set on the round, one `UPDATE` of the events' `seq`, one upsert of the heads,
@@ -138,7 +138,7 @@ fn next_wait(p: Progress, since_hit: Option<Duration>, interval: Duration) -> Du
 struct Sync {
     /// The round counter after this poller's last round or reconciliation (`None`: never).
     round: Option<i64>,
-    /// The deleted-snapshot count at the last reconciliation.
+    /// The deletion count (snapshot and counter rows) at the last reconciliation.
     deletions: i64,
     /// When the last reconciliation ran.
     reconciled: Option<Instant>,
@@ -260,7 +260,7 @@ impl Poller {
         let s = &self.sync;
         s.dirty
             || s.round != Some(probe.round)
-            || s.deletions != probe.snapshot_deletions
+            || s.deletions != probe.deletions
             || self.seed.database != probe.database_id
             || s.reconciled.is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
     }
@@ -275,7 +275,7 @@ impl Poller {
             progress.any |= self.reconcile().await?;
             self.sync = Sync {
                 round: Some(probe.round),
-                deletions: probe.snapshot_deletions,
+                deletions: probe.deletions,
                 reconciled: Some(Instant::now()),
                 dirty: false,
                 single: self.sync.single,

@@ -32,8 +32,8 @@ pub struct Probe {
     pub database_id: String,
     /// Numbering rounds so far (the compare-and-set value of the next round).
     pub round: i64,
-    /// Snapshot rows deleted so far (bumped by a trigger).
-    pub snapshot_deletions: i64,
+    /// Snapshot rows and counter rows deleted so far (bumped by triggers).
+    pub deletions: i64,
     /// Pending events, ascending by `id`, with their variant's head.
     pub events: Vec<PendingEvent>,
     /// Pending snapshot rows, ascending by `id`.
@@ -122,7 +122,7 @@ pub(crate) fn probe_sql(d: Dialect, batch: u32) -> Sql {
          version, {payload} AS payload FROM monitor_signal_snapshot WHERE {pending} \
          ORDER BY id LIMIT {batch}) s",
         round = counter("round"),
-        deletions = counter("snapshot_deletions"),
+        deletions = counter("deletions"),
         window = d.bigint("s.bar_window"),
         // Typed: PostgreSQL resolves the first two parts' NULLs as text before the third.
         no_window = d.bigint("NULL"),
@@ -232,7 +232,7 @@ impl<B: Backend> SqlStore<B> {
                 "r" => {
                     saw_counters = true;
                     probe.round = required(B::opt_i64(row, "n")?, "round")?;
-                    probe.snapshot_deletions = required(B::opt_i64(row, "m")?, "deletions")?;
+                    probe.deletions = required(B::opt_i64(row, "m")?, "deletions")?;
                     probe.database_id = B::opt_text(row, "dbid")?.ok_or(StoreError::NoIdentity)?;
                 }
                 "e" => {

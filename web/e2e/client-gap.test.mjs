@@ -14,7 +14,7 @@ const SECRET = "e2e-client-gap-secret-0123456789";
 const RESUME_CAP = 50; // events in one subscribe ack; a longer resume is truncated
 const GAP = 400; // events written while the client is away: 8 acks' worth
 
-/** Writes `n` events of `variant` in one statement (the seq trigger numbers them 1, 2, ...). */
+/** Writes `n` events of `variant` in one statement (the gateway numbers them 1, 2, ...). */
 function writeEvents(db, variant, n, tag) {
   sql(db, `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ${n})
     INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json)

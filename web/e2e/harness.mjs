@@ -162,7 +162,23 @@ export function writeEvent(db, { variant, instance = "inst-e2e", vtSymbol, type,
   sql(db, `INSERT INTO monitor_signal_event (variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, payload_json)
     VALUES (${quote(variant)}, ${quote(instance)}, ${quote(vtSymbol)}, ${barDt ? quote(sqlTime(barDt)) : "NULL"}, ${quote(type)},
       ${quote(key)}, ${quote(sqlTime(new Date()))}, ${quote(JSON.stringify(payload))}) ON CONFLICT (event_key) DO NOTHING`);
-  return sql(db, `SELECT seq FROM monitor_signal_event WHERE event_key = ${quote(key)}`)[0].seq;
+  return numberedSeq(db, key);
+}
+
+/**
+ * The `seq` of the event with `key` once the running gateway has numbered it (events are
+ * inserted with `seq` NULL and numbered by the gateway's poller within a poll or two); throws
+ * after 10 s.
+ */
+export function numberedSeq(db, key) {
+  const deadline = Date.now() + 10_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const seq = sql(db, `SELECT seq FROM monitor_signal_event WHERE event_key = ${quote(key)}`)[0]?.seq;
+    if (seq !== null && seq !== undefined) return seq;
+    if (Date.now() > deadline) throw new Error(`event ${key} not numbered within 10 s: is the gateway running?`);
+    Atomics.wait(pause, 0, 0, 20); // a synchronous 20 ms pause between two reads
+  }
 }
 
 /** Headless Debian Chromium with a fresh profile; `.close()` removes the profile. */
