@@ -13,13 +13,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
 use super::{
     StoreError,
     backend::{Backend, RowOf, prepare},
     dialect::Dialect,
     query::{Param, Sql},
+    rows::{null_in, time},
     sql::SqlStore,
 };
 use crate::domain::{Event, Snapshot, parse_payload};
@@ -209,13 +208,6 @@ fn upsert_heads(d: Dialect, heads: &BTreeMap<String, i64>) -> Sql {
     sql
 }
 
-fn null_in(col: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: col.to_owned(),
-        source: "unexpected NULL".into(),
-    }
-}
-
 fn required<T>(v: Option<T>, col: &str) -> Result<T, sqlx::Error> {
     v.ok_or_else(|| null_in(col))
 }
@@ -333,7 +325,6 @@ impl<B: Backend> SqlStore<B> {
 fn pending_event<B: Backend>(row: &RowOf<B>) -> Result<PendingEvent, sqlx::Error> {
     let id = required(B::opt_i64(row, "id")?, "id")?;
     let text = |col: &str| required(B::opt_text(row, col)?, col);
-    let created_at: DateTime<Utc> = required(B::opt_time(row, "t")?, "created_at")?;
     Ok(PendingEvent {
         head: required(B::opt_i64(row, "n")?, "head")?,
         event: Event {
@@ -345,7 +336,7 @@ fn pending_event<B: Backend>(row: &RowOf<B>) -> Result<PendingEvent, sqlx::Error
             bar_dt: B::opt_time(row, "bar_dt")?,
             event_type: text("event_type")?,
             event_key: text("event_key")?,
-            created_at,
+            created_at: time::<B>(row, "t")?,
             payload: parse_payload(text("payload")?, &format!("monitor_signal_event id={id}")),
         },
     })
@@ -366,7 +357,7 @@ fn pending_snapshot<B: Backend>(row: &RowOf<B>) -> Result<PendingSnapshot, sqlx:
         id: required(B::opt_i64(row, "id")?, "id")?,
         snapshot: Snapshot {
             version: required(B::opt_i64(row, "n")?, "version")?,
-            updated_at: required(B::opt_time(row, "t")?, "updated_at")?,
+            updated_at: time::<B>(row, "t")?,
             bar_dt: B::opt_time(row, "bar_dt")?,
             bar_interval: B::opt_text(row, "bar_interval")?,
             bar_window,

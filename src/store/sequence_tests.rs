@@ -1,5 +1,7 @@
 //! Unit tests of `sequence.rs`: the numbering plan and the probe's shape.
 
+use chrono::{DateTime, Utc};
+
 use super::*;
 
 fn pending(id: i64, variant: &str, head: i64) -> PendingEvent {
