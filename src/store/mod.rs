@@ -311,7 +311,7 @@ pub trait Store: Send + Sync + 'static {
         vt_symbol: &VtSymbol,
         interval: Interval,
     ) -> Result<Option<NaiveDateTime>, StoreError>;
-    /// How many events were created before `before`.
+    /// How many numbered events were created before `before` (what pruning would delete).
     async fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes up to `limit` events created before `before` (lowest id first), after recording
     /// the highest deleted `seq` per variant; returns how many were deleted (0: none left).

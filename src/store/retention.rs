@@ -13,11 +13,12 @@ use super::{
 };
 
 impl<B: Backend> SqlStore<B> {
-    /// How many events were created before `before`.
+    /// How many numbered events were created before `before`: what pruning would delete (events
+    /// the gateway has not numbered yet are never pruned).
     pub(super) async fn count_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut sql = Sql::new(
             B::DIALECT,
-            "SELECT COUNT(*) AS n FROM monitor_signal_event WHERE created_at < ",
+            "SELECT COUNT(*) AS n FROM monitor_signal_event WHERE seq IS NOT NULL AND created_at < ",
         );
         sql.list([Param::Time(before)]);
         let rows = self.fetch(sql).await?;
