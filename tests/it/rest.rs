@@ -650,6 +650,7 @@ async fn wedged_poller_is_not_ready() {
         store: store.clone(),
         hub,
         bars_tz: chrono_tz::UTC,
+        overview_interval_ms: 1000,
         poller: status.clone(),
         poll_stale_after: Duration::from_millis(300),
         auth: None,
