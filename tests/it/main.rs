@@ -19,6 +19,7 @@ mod limits;
 mod log_secrets;
 mod metrics;
 mod openapi;
+mod overview;
 mod partitions;
 mod realtime;
 mod rest;
