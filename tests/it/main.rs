@@ -4,6 +4,7 @@
 mod adopt;
 mod auth;
 mod bars;
+mod bars_resample;
 mod cli;
 mod common;
 mod critical_tasks;

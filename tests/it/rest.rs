@@ -326,7 +326,7 @@ async fn bad_input_gets_4xx_naming_the_parameter(b: Backend) {
             "interval",
         ),
         (
-            "/api/bars?vt_symbol=rb2405.SHFE&interval=5m".into(),
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=2m".into(),
             StatusCode::BAD_REQUEST,
             "invalid_parameter",
             "interval",
