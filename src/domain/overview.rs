@@ -5,7 +5,7 @@
 //! REST body is, and the same text can be pushed over Socket.IO.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 
 /// The four state lights, in the dashboard's order.
 pub const LIGHTS: [&str; 4] = ["dull_top", "dull_bottom", "div_top", "div_bottom"];
@@ -75,16 +75,54 @@ pub struct InstanceSummary {
     pub lights: Lights,
 }
 
-/// The fields of a serialised snapshot the summary needs.
+/// The fields of a serialised snapshot the summary needs (everything else is skipped
+/// without being built).
 #[derive(Deserialize)]
-struct SnapshotView {
+struct SnapshotView<'a> {
     updated_at: String,
     #[serde(default)]
     bar_interval: Option<String>,
     #[serde(default)]
     bar_window: Option<i64>,
+    #[serde(default, borrow)]
+    payload: Option<PayloadView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PayloadView<'a> {
+    #[serde(default, borrow)]
+    instruments: Option<&'a RawValue>,
+}
+
+/// An instrument (or its `status`): the light fields and `vt_symbol`; other fields are skipped
+/// without being built (no `flatten`, which would buffer every field).
+#[derive(Deserialize)]
+struct InstrumentView {
     #[serde(default)]
-    payload: Value,
+    status: Option<Box<InstrumentView>>,
+    #[serde(default)]
+    vt_symbol: Option<Value>,
+    #[serde(default)]
+    dull_top: Option<Value>,
+    #[serde(default)]
+    dull_bottom: Option<Value>,
+    #[serde(default)]
+    div_top: Option<Value>,
+    #[serde(default)]
+    div_bottom: Option<Value>,
+}
+
+impl InstrumentView {
+    /// The light `name`, if present and not null.
+    fn get(&self, name: &str) -> Option<&Value> {
+        match name {
+            "dull_top" => self.dull_top.as_ref(),
+            "dull_bottom" => self.dull_bottom.as_ref(),
+            "div_top" => self.div_top.as_ref(),
+            _ => self.div_bottom.as_ref(),
+        }
+        .filter(|v| !v.is_null())
+    }
 }
 
 /// JavaScript truthiness (the dashboard's `Boolean(x)`).
@@ -98,45 +136,64 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// Whether a light is on: `status.<name>`, else the top-level `<name>` (as `web/js/util.js`).
-fn light(inst: &Value, name: &str) -> bool {
-    match inst.get("status").and_then(|s| s.get(name)) {
-        Some(v) if !v.is_null() => truthy(v),
-        _ => inst.get(name).is_some_and(truthy),
+/// Adds the lights of one instrument: `status.<name>`, else the top-level `<name>` (as
+/// `web/js/util.js`).
+fn count_lights(inst: &InstrumentView, lights: &mut Lights) {
+    for name in LIGHTS {
+        let v = inst.status.as_ref().and_then(|s| s.get(name));
+        if v.or_else(|| inst.get(name)).is_some_and(truthy) {
+            lights.count(name);
+        }
     }
 }
 
 /// The instruments of a payload: a map keyed by vt_symbol (object values) or a list of objects
-/// with a string `vt_symbol` (as the dashboard's `instrumentsOf`).
-fn instruments(payload: &Value) -> Vec<&Value> {
-    match payload.get("instruments") {
-        Some(Value::Array(list)) => list
+/// with a string `vt_symbol` (as the dashboard's `instrumentsOf`); their count and lights.
+fn instruments(raw: &RawValue) -> (u32, Lights) {
+    let text = raw.get().trim_start();
+    // Only objects count (a number or a string in the map is not an instrument).
+    let object = |r: &RawValue| {
+        let text = r.get().trim_start();
+        text.starts_with('{')
+            .then(|| serde_json::from_str::<InstrumentView>(text).ok())
+            .flatten()
+    };
+    let parsed: Vec<InstrumentView> = if text.starts_with('[') {
+        serde_json::from_str::<Vec<&RawValue>>(text)
+            .unwrap_or_default()
             .iter()
-            .filter(|i| i.get("vt_symbol").is_some_and(Value::is_string))
-            .collect(),
-        Some(Value::Object(map)) => map.values().filter(|v| v.is_object()).collect(),
-        _ => Vec::new(),
+            .filter_map(|r| object(r))
+            .filter(|i| i.vt_symbol.as_ref().is_some_and(Value::is_string))
+            .collect()
+    } else if text.starts_with('{') {
+        serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text)
+            .unwrap_or_default()
+            .values()
+            .filter_map(|r| object(r))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut lights = Lights::default();
+    for inst in &parsed {
+        count_lights(inst, &mut lights);
     }
+    (u32::try_from(parsed.len()).unwrap_or(u32::MAX), lights)
 }
 
 impl InstanceSummary {
     /// The contribution of one serialised snapshot (`None` if the text is not a snapshot).
     pub fn from_snapshot_json(json: &str) -> Option<Self> {
-        let view: SnapshotView = serde_json::from_str(json).ok()?;
-        let list = instruments(&view.payload);
-        let mut lights = Lights::default();
-        for inst in &list {
-            for name in LIGHTS {
-                if light(inst, name) {
-                    lights.count(name);
-                }
-            }
-        }
+        let view: SnapshotView<'_> = serde_json::from_str(json).ok()?;
+        let (instruments, lights) = view
+            .payload
+            .and_then(|p| p.instruments)
+            .map_or((0, Lights::default()), instruments);
         Some(Self {
             updated_at: view.updated_at,
             bar_interval: view.bar_interval,
             bar_window: view.bar_window,
-            instruments: u32::try_from(list.len()).unwrap_or(u32::MAX),
+            instruments,
             lights,
         })
     }
@@ -242,6 +299,35 @@ mod tests {
             (Some("1m"), Some(5))
         );
         assert!(InstanceSummary::from_snapshot_json("[]").is_none());
+    }
+
+    /// A measurement (ignored): the cost of one summary update for a 10-instrument snapshot
+    /// (`cargo test --lib -- --ignored --nocapture summary_cost`).
+    #[test]
+    #[ignore = "a measurement"]
+    fn summary_cost() {
+        let inst = r#"{"status":{"dull_top":true,"dull_bottom":false,"div_top":false,"div_bottom":true},"td_count":3,"last_price":3501.5,"last_signal":{"signal_type":"buy","reason":"td9"},"calc_bar_dt":"2026-12-04T10:00:00"}"#;
+        let map: Vec<String> = (0..10)
+            .map(|i| format!(r#""rb24{i:02}.SHFE":{inst}"#))
+            .collect();
+        let json = snap(
+            "2026-01-01T00:00:00.000000Z",
+            &format!(r#"{{"instruments":{{{}}}}}"#, map.join(",")),
+        );
+        let n = 20_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let i = InstanceSummary::from_snapshot_json(&json).expect("snapshot");
+            let s = OverviewSummary::build("v", [&i], 1, None);
+            assert!(serde_json::to_string(&s).is_ok_and(|t| !t.is_empty()));
+        }
+        let each = t.elapsed().as_secs_f64() / f64::from(n);
+        eprintln!(
+            "MEASURED one summary update ({} bytes snapshot): {:.1} us; 500/s = {:.2}% of a core",
+            json.len(),
+            each * 1e6,
+            each * 500.0 * 100.0
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn is_stored(
 
 /// The bars `q` asks for (times in zone `tz`): stored, or resampled from the 1-minute bars of
 /// the same range. A resampled read starts at the bucket holding `q.start` and reads at most
-/// `q.limit` buckets' worth of minutes (capped at [`MAX_SOURCE_BARS`]); a bucket the read limit
+/// `q.limit + 1` buckets' worth of minutes (capped at [`MAX_SOURCE_BARS`]); a bucket the read limit
 /// cut in two is left out, unless it is the only one.
 pub async fn read_bars(store: &dyn Store, tz: Tz, q: &BarQuery) -> Result<ServedBars, StoreError> {
     if is_stored(store, &q.vt_symbol, q.interval).await? {
@@ -46,7 +46,8 @@ pub async fn read_bars(store: &dyn Store, tz: Tz, q: &BarQuery) -> Result<Served
             resampled_from: None,
         });
     }
-    let wanted = i64::from(q.limit).saturating_mul(q.interval.minutes());
+    // One bucket more than asked for, so a cut bucket is usually beyond the limit anyway.
+    let wanted = (i64::from(q.limit) + 1).saturating_mul(q.interval.minutes());
     let source = BarQuery {
         vt_symbol: q.vt_symbol.clone(),
         interval: Interval::Minute,

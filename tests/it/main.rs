@@ -4,6 +4,7 @@
 mod adopt;
 mod auth;
 mod bars;
+mod bars_load;
 mod bars_resample;
 mod cli;
 mod common;
@@ -21,6 +22,7 @@ mod log_secrets;
 mod metrics;
 mod openapi;
 mod overview;
+mod overview_load;
 mod partitions;
 mod realtime;
 mod rest;

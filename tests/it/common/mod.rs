@@ -34,6 +34,11 @@ where
     }
 }
 
+/// The JSON body of a GET of `url` (`None` if the request or the body fails).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
 /// A unique, short suffix for database and variant names.
 pub fn unique(prefix: &str) -> String {
     use rand::Rng;

@@ -172,12 +172,16 @@ impl Gateway {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
         let (out, err) = log_file(&log);
-        let child = Command::new(env!("CARGO_BIN_EXE_signalgate"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", &args.database_url])
-            .args(["--redis-url", &args.redis_url])
-            .args(["--redis-group", &args.group])
-            .args(["--redis-lease-ttl-ms", &args.lease_ttl_ms.to_string()])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signalgate"));
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &args.database_url]);
+        // An empty Redis URL: a standalone gateway.
+        if !args.redis_url.is_empty() {
+            cmd.args(["--redis-url", &args.redis_url])
+                .args(["--redis-group", &args.group])
+                .args(["--redis-lease-ttl-ms", &args.lease_ttl_ms.to_string()]);
+        }
+        let child = cmd
             .args(["--poll-interval-ms", &args.poll_interval_ms.to_string()])
             // Short Engine.IO heartbeats so dead peers are noticed within test deadlines.
             .args(["--ping-interval-ms", "2000", "--ping-timeout-ms", "2000"])
@@ -208,6 +212,11 @@ impl Gateway {
         })
         .await;
         gw
+    }
+
+    /// The process id (`None` once it exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// `/readyz` status and body, `None` if the process does not answer.

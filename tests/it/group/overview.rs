@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::cluster::Cluster;
 use crate::common::{
-    Backend,
+    Backend, get_json,
     sio::{Msg, Sio},
     unique, wait_for,
     writer::{Writer, ev},
@@ -57,14 +57,7 @@ pub async fn overview_reaches_the_followers_clients(b: Backend) {
     }
     let http = reqwest::Client::new();
     wait_for("the follower's REST overview", WAIT, || async {
-        let body: serde_json::Value = http
-            .get(format!("{base}/api/overview"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let body = get_json(&http, &format!("{base}/api/overview")).await?;
         body["variants"]
             .as_array()?
             .iter()
