@@ -208,8 +208,11 @@ async fn first_paint_endpoints(b: Backend) {
     assert_eq!(buckets[0]["low"], 99.0);
     assert_eq!(buckets[0]["close"], 103.0);
     assert_eq!(buckets[0]["volume"], 30.0);
+    // No 1h bars stored: the 10 minutes resampled into their local hour (issue 19).
     let (_, b) = app.get("/api/bars?vt_symbol=rb2405.SHFE&interval=1h").await;
-    assert_eq!(b["bars"], json!([]));
+    assert_eq!(b["resampled_from"], "1m", "{b}");
+    assert_eq!(b["bars"][0]["datetime"], "2024-05-01T01:00:00.000000Z");
+    assert_eq!(b["bars"][0]["volume"], 100.0);
     app.finish().await;
 }
 
