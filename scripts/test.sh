@@ -16,8 +16,10 @@
 #   5. schemathesis against the OpenAPI document of a demo gateway (scripts/schemathesis.sh:
 #      a Python venv under the target dir with the pinned schemathesis, python3-venv from
 #      apt-get if missing; no 5xx, every response as documented);
-#   6. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
-#      installing nodejs and npm with apt-get if they are missing;
+#   6. the JS helper's package tests in clients/js/ (unit tests, the exports map, an
+#      `npm install` of the package into a scratch project) and the dashboard's unit tests
+#      in web/ (npm ci or npm install, then npm test in each), installing nodejs and npm
+#      with apt-get if they are missing;
 #   7. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
 #      sqlite3 are installed with apt-get when missing (playwright-core never downloads a
 #      browser), and the gateway binary is built with `cargo build` first.
@@ -297,23 +299,29 @@ if [[ "${SIGNALGATE_TEST_SKIP_JS:-}" == 1 ]]; then
     section "SIGNALGATE_TEST_SKIP_JS=1: skipping the JS helper's tests"
     exit 0
 fi
-section "JS helper (web/): npm test"
+section "JS helper (clients/js/) and dashboard (web/): npm test"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     info "node or npm missing: installing nodejs and npm"
     apt-get update
     apt-get install -y nodejs npm
 fi
 info "node $(node --version), npm $(npm --version)"
-cd "$REPO_ROOT/web"
-if [[ -f package-lock.json ]]; then
-    npm ci --no-audit --no-fund || {
-        info "npm ci failed (lock file out of date?): falling back to npm install"
+# npm_ci DIR: npm ci (npm install when the lock file is missing or out of date) in DIR.
+npm_ci() {
+    cd "$1"
+    if [[ -f package-lock.json ]]; then
+        npm ci --no-audit --no-fund || {
+            info "npm ci failed (lock file out of date?): falling back to npm install"
+            npm install --no-audit --no-fund
+        }
+    else
+        info "no $1/package-lock.json: npm install"
         npm install --no-audit --no-fund
-    }
-else
-    info "no web/package-lock.json: npm install"
-    npm install --no-audit --no-fund
-fi
+    fi
+}
+npm_ci "$REPO_ROOT/clients/js"
+npm test
+npm_ci "$REPO_ROOT/web"
 npm test
 
 # ---------------------------------------------------------------------------
