@@ -1,0 +1,224 @@
+"""The reader against a real gateway process on MariaDB, PostgreSQL and SQLite: every event
+once and in seq order through a gateway crash and restart, a SIGTERM (``server_shutdown``), a
+slow-consumer cut-off, a database recreated (stream reset) and an expired token (a fresh one
+from the token provider, the resume gap filled over REST with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from harness import Gateway, TestDb, gateway_head, until, wait_until
+
+from signalgate import Reader, Writer
+
+
+def write(w: Writer, variant: str, tag: str, n: int, pad: str = "") -> List[str]:
+    """Writes ``n`` events of ``variant`` in one transaction; returns their keys."""
+    keys = [f"{variant}|i1|rb2405.SHFE|{tag}|{i}" for i in range(n)]
+    rows = [(variant, "i1", "rb2405.SHFE", "signal", k, {"i": i, "pad": pad})
+            for i, k in enumerate(keys)]
+    assert w.events(rows) == n
+    return keys
+
+
+def assert_exactly_once(got: List[Dict[str, Any]], keys: List[str], what: str) -> None:
+    seqs = [e["seq"] for e in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{what}: seqs not contiguous"
+    got_keys = [e["event_key"] for e in got]
+    assert len(set(got_keys)) == len(got_keys), f"{what}: a duplicate event"
+    assert sorted(got_keys) == sorted(keys), f"{what}: lost or foreign events"
+
+
+def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    w = Writer(db.url)
+    variant = "py_restart"
+    written: List[str] = []
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            written.extend(write(w, variant, f"b{n}", 5))
+            n += 1
+            stop.wait(0.01)  # pacing of the load, not synchronisation
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        r = Reader(gw.url, reconnect_delay=0.1, reconnect_max_delay=0.5)
+        try:
+            await r.subscribe(variant, on_event=got.append, since_seq=0)
+            writer = threading.Thread(target=keep_writing)
+            writer.start()
+            try:
+                await until(lambda: len(got) >= 50, "the first events")
+                gw.stop(signal.SIGKILL)  # a crash: the connection just ends
+                await asyncio.to_thread(gw.start)
+                await until(lambda: r.stats["connects"] >= 2, "the reconnect after the crash")
+                count = len(got)
+                await until(lambda: len(got) >= count + 50, "events after the restart")
+                gw.stop(signal.SIGTERM)  # server_shutdown, then the connection closes
+                await asyncio.to_thread(gw.start)
+                await until(lambda: r.stats["connects"] >= 3, "the reconnect after SIGTERM")
+                count = len(got)
+                await until(lambda: len(got) >= count + 50, "events after the second start")
+            finally:
+                stop.set()
+                await asyncio.to_thread(writer.join)
+            await until(lambda: len(got) >= len(written), f"all {len(written)} events")
+            assert_exactly_once(got, written, "through a crash and a SIGTERM")
+            assert "server_shutdown" in r.disconnect_reasons
+        finally:
+            await r.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        w.close()
+        gw.stop()
+
+
+def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> None:
+    # A small send buffer and a consumer whose callback blocks the event loop, so the socket
+    # is not read: the gateway cuts it off (a server-side disconnect python-socketio never
+    # recovers from by itself); the reader reconnects and resumes without loss.
+    gw = Gateway(db.url, tmp_path / "gw.log", "--socket-buffer", "8", "--ping-interval-ms",
+                 "20000", "--ping-timeout-ms", "20000").start()
+    w = Writer(db.url)
+    variant = "py_slow"
+    pad = "x" * 16 * 1024
+    written: List[str] = []
+
+    def cut_off() -> bool:
+        return gw.metric("signalgate_slow_disconnects_total") >= 1
+
+    def flood() -> None:
+        n = 0
+        while not cut_off():
+            written.extend(write(w, variant, f"f{n}", 20, pad))
+            n += 1
+            assert n < 2000, "never cut off"
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        stalled = threading.Event()
+
+        def on_event(ev: Dict[str, Any]) -> None:
+            got.append(ev)
+            if not stalled.is_set():
+                stalled.set()
+                wait_until(cut_off, "the slow-consumer cut-off")  # blocks the loop on purpose
+
+        r = Reader(gw.url, reconnect_delay=0.1)
+        try:
+            await r.subscribe(variant, on_event=on_event)
+            flooder = threading.Thread(target=flood)
+            flooder.start()
+            await asyncio.to_thread(flooder.join)
+            written.extend(write(w, variant, "after", 5))
+            await until(lambda: len(got) >= len(written), f"all {len(written)} events")
+            assert_exactly_once(got, written, "through a slow-consumer cut-off")
+            assert r.stats["disconnects"] >= 1 and r.stats["connects"] >= 2
+        finally:
+            await r.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        w.close()
+        gw.stop()
+
+
+def test_database_recreated_resets_the_stream(db: TestDb, tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    variant = "py_reset"
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        resets: List[Dict[str, Any]] = []
+        r = Reader(gw.url, reconnect_delay=0.1)
+        try:
+            await r.subscribe(variant, on_event=got.append, on_reset=resets.append, since_seq=0)
+            with Writer(db.url) as w:
+                old = write(w, variant, "old", 20)
+            await until(lambda: len(got) == 20, "the first history")
+            assert_exactly_once(got, old, "first history")
+            old_epoch = r.epoch(variant)
+            gw.stop()
+            db.recreate()  # an empty database: a new identity once migrated at start
+            await asyncio.to_thread(gw.start)
+            await until(lambda: resets, "the reset")
+            await until(lambda: r.connected and r.last_seq(variant) == 0, "the fresh subscribe")
+            assert r.epoch(variant) != old_epoch
+            got.clear()
+            with Writer(db.url) as w:
+                new = write(w, variant, "new", 10)
+            await until(lambda: len(got) == 10, "the new history")
+            assert_exactly_once(got, new, "new history")
+            assert got[0]["seq"] == 1, "the new history starts again at seq 1"
+            assert len(resets) == 1 and resets[0]["variant"] == variant
+        finally:
+            await r.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        gw.stop()
+
+
+def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
+                                                                      tmp_path: Path) -> None:
+    # --resume-cap 5: the resume after the expiry is truncated, so the gap is filled over REST,
+    # which needs the (fresh) token as well.
+    gw = Gateway(db.url, tmp_path / "gw.log", "--resume-cap", "5",
+                 jwt_secret="py-client-test-secret-0123456789abcdef").start()
+    variant = "py_auth"
+
+    async def body() -> None:
+        asked, release = asyncio.Event(), asyncio.Event()
+        calls: List[float] = []
+
+        async def token() -> str:
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                return await asyncio.to_thread(gw.token, "2s")  # expires while subscribed
+            if len(calls) == 2:  # the reconnect after auth_expired: the gap is written first
+                asked.set()
+                await release.wait()
+            return await asyncio.to_thread(gw.token, "1h")
+
+        got: List[Dict[str, Any]] = []
+        r = Reader(gw.url, token=token, reconnect_delay=0.1)
+        w = Writer(db.url)
+        try:
+            await r.subscribe(variant, on_event=got.append, since_seq=0)
+            keys = await asyncio.to_thread(write, w, variant, "before", 3)
+            await until(lambda: len(got) == 3, "the first events")
+            await until(asked.is_set, "the reconnect after the token expired")
+            assert r.disconnect_reasons[-1] == "auth_expired"
+            keys += await asyncio.to_thread(write, w, variant, "gap", 40)
+            fresh = await asyncio.to_thread(gw.token, "1h")
+
+            async def numbered() -> bool:  # else the resume is not truncated
+                return await gateway_head(gw.url, variant, fresh) >= 43
+
+            await until(numbered, "the gateway to number the gap")
+            release.set()
+            await until(lambda: len(got) == 43, "the gap, filled over REST")
+            assert r.stats["gap_fills"] >= 1
+            keys += await asyncio.to_thread(write, w, variant, "after", 3)
+            await until(lambda: len(got) == 46, "live events after the gap")
+            assert_exactly_once(got, keys, "through a token expiry")
+        finally:
+            await r.close()
+            w.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        gw.stop()
