@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def server_url(backend: str) -> str:
-    var = {"mysql": "SIGNALGATE_TEST_MYSQL_URL", "postgres": "SIGNALGATE_TEST_POSTGRES_URL"}[backend]
+    var = f"SIGNALGATE_TEST_{backend.upper()}_URL"
     url = os.environ.get(var)
     if not url:
         raise RuntimeError(f"{var} is not set: the {backend} tests need it (see run-tests.sh)")

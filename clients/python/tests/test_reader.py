@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Awaitable, Callable, Dict, List
 
 from harness import Gateway, TestDb, gateway_head, until, wait_until
 
@@ -24,6 +24,15 @@ def write(w: Writer, variant: str, tag: str, n: int, pad: str = "") -> List[str]
             for i, k in enumerate(keys)]
     assert w.events(rows) == n
     return keys
+
+
+def run(body: Callable[[], Awaitable[None]], *cleanup: Callable[[], None]) -> None:
+    """Runs the test's coroutine, then the clean-ups whatever happened."""
+    try:
+        asyncio.run(body())
+    finally:
+        for fn in cleanup:
+            fn()
 
 
 def assert_exactly_once(got: List[Dict[str, Any]], keys: List[str], what: str) -> None:
@@ -50,8 +59,7 @@ def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Pa
 
     async def body() -> None:
         got: List[Dict[str, Any]] = []
-        r = Reader(gw.url, reconnect_delay=0.1, reconnect_max_delay=0.5)
-        try:
+        async with Reader(gw.url, reconnect_delay=0.1, reconnect_max_delay=0.5) as r:
             await r.subscribe(variant, on_event=got.append, since_seq=0)
             writer = threading.Thread(target=keep_writing)
             writer.start()
@@ -73,14 +81,8 @@ def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Pa
             await until(lambda: len(got) >= len(written), f"all {len(written)} events")
             assert_exactly_once(got, written, "through a crash and a SIGTERM")
             assert "server_shutdown" in r.disconnect_reasons
-        finally:
-            await r.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        w.close()
-        gw.stop()
+    run(body, w.close, gw.stop)
 
 
 def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> None:
@@ -114,8 +116,7 @@ def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> Non
                 stalled.set()
                 wait_until(cut_off, "the slow-consumer cut-off")  # blocks the loop on purpose
 
-        r = Reader(gw.url, reconnect_delay=0.1)
-        try:
+        async with Reader(gw.url, reconnect_delay=0.1) as r:
             await r.subscribe(variant, on_event=on_event)
             flooder = threading.Thread(target=flood)
             flooder.start()
@@ -124,14 +125,8 @@ def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> Non
             await until(lambda: len(got) >= len(written), f"all {len(written)} events")
             assert_exactly_once(got, written, "through a slow-consumer cut-off")
             assert r.stats["disconnects"] >= 1 and r.stats["connects"] >= 2
-        finally:
-            await r.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        w.close()
-        gw.stop()
+    run(body, w.close, gw.stop)
 
 
 def test_database_recreated_resets_the_stream(db: TestDb, tmp_path: Path) -> None:
@@ -141,8 +136,7 @@ def test_database_recreated_resets_the_stream(db: TestDb, tmp_path: Path) -> Non
     async def body() -> None:
         got: List[Dict[str, Any]] = []
         resets: List[Dict[str, Any]] = []
-        r = Reader(gw.url, reconnect_delay=0.1)
-        try:
+        async with Reader(gw.url, reconnect_delay=0.1) as r:
             await r.subscribe(variant, on_event=got.append, on_reset=resets.append, since_seq=0)
             with Writer(db.url) as w:
                 old = write(w, variant, "old", 20)
@@ -162,13 +156,8 @@ def test_database_recreated_resets_the_stream(db: TestDb, tmp_path: Path) -> Non
             assert_exactly_once(got, new, "new history")
             assert got[0]["seq"] == 1, "the new history starts again at seq 1"
             assert len(resets) == 1 and resets[0]["variant"] == variant
-        finally:
-            await r.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        gw.stop()
+    run(body, gw.stop)
 
 
 def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
@@ -193,9 +182,7 @@ def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
             return await asyncio.to_thread(gw.token, "1h")
 
         got: List[Dict[str, Any]] = []
-        r = Reader(gw.url, token=token, reconnect_delay=0.1)
-        w = Writer(db.url)
-        try:
+        async with Reader(gw.url, token=token, reconnect_delay=0.1) as r:
             await r.subscribe(variant, on_event=got.append, since_seq=0)
             keys = await asyncio.to_thread(write, w, variant, "before", 3)
             await until(lambda: len(got) == 3, "the first events")
@@ -214,11 +201,6 @@ def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
             keys += await asyncio.to_thread(write, w, variant, "after", 3)
             await until(lambda: len(got) == 46, "live events after the gap")
             assert_exactly_once(got, keys, "through a token expiry")
-        finally:
-            await r.close()
-            w.close()
 
-    try:
-        asyncio.run(body())
-    finally:
-        gw.stop()
+    w = Writer(db.url)
+    run(body, w.close, gw.stop)

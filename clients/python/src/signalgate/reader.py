@@ -30,7 +30,7 @@ from urllib.parse import quote
 import aiohttp
 import socketio
 
-from .types import Ack, Bar, Event, Snapshot
+from .types import Ack, Bar, Event
 
 log = logging.getLogger("signalgate")
 
@@ -92,8 +92,9 @@ class _Bars:
 
 
 def _by_seq(events: Any) -> List[Event]:
-    good = [e for e in (events or []) if isinstance(e, dict) and isinstance(e.get("seq"), int)]
-    return sorted(good, key=lambda e: e["seq"])
+    good: List[Any] = [e for e in (events or [])
+                       if isinstance(e, dict) and isinstance(e.get("seq"), int)]
+    return sorted(good, key=lambda e: int(e["seq"]))
 
 
 async def _call(fn: Callback, arg: Any) -> None:
@@ -276,7 +277,8 @@ class Reader:
         if ack is not None and not ack.get("ok"):
             raise SignalgateError.from_ack(ack, "unsubscribe refused")
 
-    async def subscribe_bars(self, vt_symbol: str, interval: str, on_bar: Callback) -> Optional[Bar]:
+    async def subscribe_bars(self, vt_symbol: str, interval: str,
+                             on_bar: Callback) -> Optional[Bar]:
         """Follows one bar series (``1m``, ``1h``, ``d``, ``w``) again after every reconnect;
         ``on_bar(bar)`` gets the latest bar when it is new or changed (the ack's bar first).
         Returns the ack's bar (``None`` when the series has none yet)."""
@@ -420,38 +422,36 @@ class Reader:
                 await self._send(sub)
             for bars in list(self._bars.values()):
                 await self._send_bars(bars)
-        elif kind == "event":
-            ev = item[2]
-            sub = self._subs.get(ev.get("variant")) if isinstance(ev, dict) else None
-            if sub is not None:
-                if sub.syncing:
-                    sub.buffer.append(ev)
-                else:
-                    await self._event(sub, ev)
-        elif kind == "snapshot":
-            snap = item[2]
-            sub = self._subs.get(snap.get("variant")) if isinstance(snap, dict) else None
-            if sub is not None:
-                await self._snapshot(sub, snap)
-        elif kind == "stream_reset":
-            r = item[2] if isinstance(item[2], dict) else {}
-            sub = self._subs.get(r.get("variant", ""))
-            if sub is not None:
-                await self._reset(sub, r.get("epoch"), "stream_reset")
-                await self._send(sub)
         elif kind == "ack":
             await self._apply_ack(*item[2:])
         elif kind == "resend":
-            sub, attempt = item[2], item[3]
-            if not self._stale(sub, attempt) and self._connected:
-                await self._send(sub)
+            if not self._stale(item[2], item[3]) and self._connected:
+                await self._send(item[2])
         elif kind == "bar_ack":
             await self._apply_bar_ack(item[2], item[3])
-        elif kind == "bar":
-            msg = item[2] if isinstance(item[2], dict) else {}
-            bars = self._bars.get((msg.get("vt_symbol", ""), msg.get("interval", "")))
+        else:
+            await self._push(kind, item[2] if isinstance(item[2], dict) else {})
+
+    async def _push(self, kind: str, msg: Dict[str, Any]) -> None:
+        """A server push: ``event``, ``snapshot``, ``stream_reset`` or ``bar``."""
+        if kind == "bar":
+            bars = self._bars.get((str(msg.get("vt_symbol")), str(msg.get("interval"))))
             if bars is not None:
                 await self._bar(bars, msg.get("bar"))
+            return
+        sub = self._subs.get(str(msg.get("variant")))
+        if sub is None:
+            return
+        if kind == "event":
+            if sub.syncing:
+                sub.buffer.append(msg)  # type: ignore[arg-type]
+            else:
+                await self._event(sub, msg)
+        elif kind == "snapshot":
+            await self._snapshot(sub, msg)
+        elif kind == "stream_reset":
+            await self._reset(sub, msg.get("epoch"), "stream_reset")
+            await self._send(sub)
 
     # ---------------------------------------------------------------- subscriptions
 

@@ -34,8 +34,10 @@ log = logging.getLogger("signalgate.writer")
 
 SEED_EVENT = ("(variant, instance_id, vt_symbol, bar_dt, event_type, event_key, created_at, "
               "payload_json)")
-SEED_SNAPSHOT = "(variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, payload_json)"
-MYSQL_EVENT = f"INSERT IGNORE INTO monitor_signal_event {SEED_EVENT} VALUES ({', '.join(['%s'] * 8)})"
+SEED_SNAPSHOT = ("(variant, instance_id, updated_at, bar_dt, bar_interval, bar_window, "
+                 "payload_json)")
+MYSQL_EVENT = (f"INSERT IGNORE INTO monitor_signal_event {SEED_EVENT} "
+               f"VALUES ({', '.join(['%s'] * 8)})")
 # VALUES(col) works on MariaDB and MySQL (deprecated but supported on MySQL 8).
 MYSQL_SNAPSHOT = (
     f"INSERT INTO monitor_signal_snapshot {SEED_SNAPSHOT} VALUES ({', '.join(['%s'] * 7)}) "
@@ -103,7 +105,8 @@ def _dialect(url: str) -> _Dialect:
         path = unquote(url.split("://", 1)[1].split("?", 1)[0]) or ":memory:"
 
         def connect_sqlite() -> Any:
-            # One connection used under the writer's lock, from the caller's and the flusher's thread.
+            # One connection, used under the writer's lock from the caller's and the flusher's
+            # threads.
             return sqlite3.connect(path, timeout=10, check_same_thread=False)
 
         to_q = lambda sql: sql.replace("%s", "?")  # noqa: E731
