@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from harness import TestDb, wait_until
+from harness import DEADLINE, TestDb, wait_until
 
 from signalgate import Writer
 
@@ -124,3 +127,19 @@ def test_snapshot_upserts_are_coalesced_per_instance(db: TestDb) -> None:
         w.close()  # the final flush writes it
     assert row("a")[1] == {"n": 500}
     assert row("b") == (1, {"n": 0})
+
+
+def test_vnpy_example_publishes_snapshots_and_events(db: TestDb) -> None:
+    db.migrate()
+    example = Path(__file__).resolve().parents[1] / "examples" / "vnpy_strategy.py"
+    for _ in range(2):  # a rerun of the same bars adds no event
+        subprocess.run([sys.executable, str(example), "--url", db.url, "--bars", "80"],
+                       check=True, capture_output=True, timeout=DEADLINE)
+    events = db.query("SELECT event_type, event_key FROM monitor_signal_event")
+    assert {"signal", "state_change"} <= {e[0] for e in events}
+    assert len({e[1] for e in events}) == len(events)
+    snaps = db.query("SELECT instance_id, payload_json FROM monitor_signal_snapshot")
+    assert [s[0] for s in snaps] == ["inst-01"]
+    payload = snaps[0][1]
+    payload = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+    assert set(payload["instruments"]) == {"rb2405.SHFE", "hc2405.SHFE"}
