@@ -107,7 +107,7 @@ class TestDb:
                        stdout=subprocess.DEVNULL, timeout=DEADLINE)
 
     def query(self, sql: str) -> List[Any]:
-        """Rows of one statement (no parameters), for assertions."""
+        """Rows of one statement (no parameters), committed; for set-up and assertions."""
         if self.backend == "sqlite":
             import sqlite3
 
@@ -118,17 +118,18 @@ class TestDb:
 
             u = urlparse(self.url)
             conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username or "root",
-                                   password=u.password or "", database=self.name)
+                                   password=u.password or "", database=self.name, autocommit=True)
             try:
                 with conn.cursor() as cur:
                     cur.execute(sql)
-                    return list(cur.fetchall())
+                    return list(cur.fetchall() if cur.description else [])
             finally:
                 conn.close()
         import psycopg
 
         with psycopg.connect(self.url) as conn:
-            return list(conn.execute(sql).fetchall())
+            cur = conn.execute(sql)
+            return list(cur.fetchall() if cur.description else [])
 
 
 class Gateway:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List
 
-from harness import Gateway, TestDb, gateway_head, until, wait_until
+from harness import DEADLINE, Gateway, TestDb, gateway_head, until, wait_until
 
-from signalgate import Reader, Writer
+from signalgate import BlockingReader, Reader, Writer
 
 
 def write(w: Writer, variant: str, tag: str, n: int, pad: str = "") -> List[str]:
@@ -204,3 +204,41 @@ def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
 
     w = Writer(db.url)
     run(body, w.close, gw.stop)
+
+
+def test_blocking_reader_iterates_events_and_follows_bars_across_a_restart(db: TestDb,
+                                                                            tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log", "--bars-poll-interval-ms", "100").start()
+    variant = "py_blocking"
+
+    def add_bar(minute: int) -> None:
+        interval = "`interval`" if db.backend == "mysql" else '"interval"'  # a reserved word
+        db.query(f"INSERT INTO dbbardata (symbol, exchange, datetime, {interval}, volume, "
+                 "turnover, open_interest, open_price, high_price, low_price, close_price) VALUES "
+                 f"('rb2405', 'SHFE', '2026-11-21 01:{minute:02d}:00', '1m', 10, 100, 5, "
+                 f"1, 2, 0.5, {minute})")
+
+    w = Writer(db.url)
+    try:
+        add_bar(0)
+        keys = write(w, variant, "it", 5)
+        with BlockingReader(gw.url, timeout=DEADLINE, reconnect_delay=0.1) as r:
+            got = []
+            for ev in r.events(variant, since_seq=0, idle_timeout=DEADLINE):
+                got.append(ev)
+                if len(got) == 5:
+                    break  # ends the subscription
+            assert_exactly_once(got, keys, "the iterator")
+            assert r.last_seq(variant) == got[-1]["seq"]
+
+            bars: List[Dict[str, Any]] = []
+            first = r.subscribe_bars("rb2405.SHFE", "1m", bars.append)
+            assert first is not None and first["close"] == 0
+            gw.stop()  # SIGTERM: the reader follows the series again after the reconnect
+            add_bar(1)
+            gw.start()
+            wait_until(lambda: len(bars) >= 2, "the next bar after the restart")
+            assert [b["close"] for b in bars] == [0, 1], "each bar once, in time order"
+    finally:
+        w.close()
+        gw.stop()
