@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List
 
+import pytest
 from harness import DEADLINE, Gateway, TestDb, gateway_head, until, wait_until
 
-from signalgate import BlockingReader, Reader, Writer
+from signalgate import BlockingReader, Reader, SignalgateError, Writer
 
 
 def write(w: Writer, variant: str, tag: str, n: int, pad: str = "") -> List[str]:
@@ -179,7 +180,7 @@ def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
             if len(calls) == 2:  # the reconnect after auth_expired: the gap is written first
                 asked.set()
                 await release.wait()
-            return await asyncio.to_thread(gw.token, "1h")
+            return await asyncio.to_thread(gw.token, "1h", "py_*")
 
         got: List[Dict[str, Any]] = []
         async with Reader(gw.url, token=token, reconnect_delay=0.1) as r:
@@ -201,6 +202,10 @@ def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
             keys += await asyncio.to_thread(write, w, variant, "after", 3)
             await until(lambda: len(got) == 46, "live events after the gap")
             assert_exactly_once(got, keys, "through a token expiry")
+            with pytest.raises(SignalgateError) as refused:  # the token grants py_* only
+                await r.subscribe("other_variant", on_event=got.append)
+            assert refused.value.code == "forbidden"
+            assert r.last_seq("other_variant") is None
 
     w = Writer(db.url)
     run(body, w.close, gw.stop)

@@ -241,7 +241,8 @@ class Reader:
         epoch: Optional[str] = None,
     ) -> Ack:
         """Follows ``variant``; returns the first successful ack (raises ``SignalgateError`` if
-        the server refuses it: the subscription is then forgotten).
+        the server refuses it, e.g. ``forbidden``: the subscription is then forgotten;
+        ``unavailable`` and ``busy`` are retried after the backoff instead).
 
         ``on_event(event)``: each event once, ascending ``seq`` (after ``since_seq`` if given);
         ``on_snapshot(snapshot)``: a snapshot newer than the last one of its instance;
@@ -508,10 +509,11 @@ class Reader:
                 await _call(sub.callbacks["error"], err)
                 await self._reset(sub, sub.epoch, "history_pruned")
                 await self._send(sub)
+            elif err.code in RETRYABLE:  # e.g. a gateway just started: not a refusal
+                await _call(sub.callbacks["error"], err)
+                self._resubscribe_later(sub, attempt)
             elif not self._fail(sub, err):
                 await _call(sub.callbacks["error"], err)
-                if err.code in RETRYABLE:
-                    self._resubscribe_later(sub, attempt)
             return
         if ack.get("reset"):
             await self._reset(sub, ack.get("epoch"), "reset")
