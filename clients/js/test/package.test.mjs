@@ -1,5 +1,5 @@
 // The package as a user gets it: the `exports` map resolves `signalgate-client` (from inside the
-// package by self-reference, and from a scratch project after `npm install <this folder>`), and
+// package by self-reference, and from a scratch project after `npm install --install-links`), and
 // the module is the very file the gateway embeds (src/web.rs serves clients/js/ at
 // /signalgate-client.js).
 import { test } from "node:test";
@@ -39,17 +39,24 @@ test("the gateway embeds this file", () => {
   assert.match(web, /"signalgate-client\.js" in "clients\/js\/"/);
 });
 
-test("npm install <this folder> into a scratch project, then import('signalgate-client')", () => {
+test("npm install --install-links <this folder> into a scratch project: the packed files and socket.io-client", () => {
+  // --install-links packs the folder and installs it like a registry package (a plain folder
+  // install outside the project only symlinks it, without its dependencies: docs/clients.md).
   const dir = mkdtempSync(path.join(tmpdir(), "sgc-pkg-"));
   try {
     writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "scratch", private: true }));
     const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    execFileSync(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", pkgDir], { cwd: dir, stdio: "pipe" });
-    const out = execFileSync(process.execPath, [
-      "--input-type=module", "-e",
-      "const m = await import('signalgate-client'); const c = new m.SignalgateClient('http://127.0.0.1:9', { io: () => ({ on() {}, disconnect() {} }) }); c.close(); console.log(typeof m.SignalgateClient);",
-    ], { cwd: dir, encoding: "utf8" });
-    assert.equal(out.trim(), "function");
+    execFileSync(npm, ["install", "--install-links", "--prefer-offline", "--no-audit", "--no-fund", pkgDir],
+      { cwd: dir, stdio: "pipe" });
+    // Without options.io the helper loads socket.io-client itself: it must have been installed.
+    const script = `
+      const { SignalgateClient } = await import("signalgate-client");
+      const client = new SignalgateClient("http://127.0.0.1:9", { socketOptions: { autoConnect: false } });
+      for (let i = 0; i < 100 && !client.socket; i++) await new Promise((r) => setTimeout(r, 20));
+      console.log(typeof client.socket?.connect);
+      client.close();`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: dir, encoding: "utf8" });
+    assert.equal(out.trim(), "function", "the client created its socket with the installed socket.io-client");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
