@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List
 
 import pytest
-from harness import DEADLINE, Gateway, TestDb, gateway_head, until, wait_until
+from harness import (
+    DEADLINE,
+    Gateway,
+    TestDb,
+    gateway_binary,
+    gateway_head,
+    until,
+    wait_until,
+)
 
 from signalgate import BlockingReader, Reader, SignalgateError, Writer
 
@@ -247,3 +257,50 @@ def test_blocking_reader_iterates_events_and_follows_bars_across_a_restart(db: T
     finally:
         w.close()
         gw.stop()
+
+
+def test_resume_below_pruned_history_starts_over(db: TestDb, tmp_path: Path) -> None:
+    # Retention deleted events the position still needs: the gateway answers history_pruned;
+    # the reader reports it, calls on_reset and subscribes again from scratch.
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    variant = "py_pruned"
+    old = datetime.now(timezone.utc) - timedelta(days=3)
+
+    def write_old(w: Writer, tag: str, n: int) -> None:
+        assert w.events([(variant, "i1", "rb2405.SHFE", "signal", f"{variant}|{tag}|{i}", {},
+                          None, old) for i in range(n)]) == n
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        async with Reader(gw.url) as first:
+            await first.subscribe(variant, on_event=got.append, since_seq=0)
+            await asyncio.to_thread(write_old, w, "a", 5)
+            await until(lambda: len(got) == 5, "the first events")
+            position, epoch = first.last_seq(variant), first.epoch(variant)
+        await asyncio.to_thread(write_old, w, "b", 10)
+        await until(lambda: _head_at(gw, variant, 15), "the gateway to number the events")
+        gw.stop()
+        subprocess.run([gateway_binary(), "prune", "--events-older-than", "1d", "--database-url",
+                        db.url], check=True, capture_output=True, timeout=DEADLINE)
+        await asyncio.to_thread(gw.start)
+
+        got.clear()
+        resets: List[Dict[str, Any]] = []
+        errors: List[SignalgateError] = []
+        async with Reader(gw.url) as r:
+            ack = await r.subscribe(variant, on_event=got.append, on_reset=resets.append,
+                                    on_error=errors.append, since_seq=position, epoch=epoch)
+            assert [e.code for e in errors] == ["history_pruned"]
+            assert [x["reason"] for x in resets] == ["history_pruned"]
+            assert ack["seq"] == 15 and got == [], "a fresh subscribe: first paint is REST's job"
+            keys = await asyncio.to_thread(write, w, variant, "new", 3)
+            await until(lambda: len(got) == 3, "live events after the fresh subscribe")
+            assert_exactly_once(got, keys, "after history_pruned")
+            assert got[0]["seq"] == 16
+
+    w = Writer(db.url)
+    run(body, w.close, gw.stop)
+
+
+async def _head_at(gw: Gateway, variant: str, seq: int) -> bool:
+    return await gateway_head(gw.url, variant) >= seq
