@@ -157,6 +157,12 @@ impl Application {
         // `lifecycle`).
         tasks.spawn_critical("bus-consumer", |token| consumer::run(rx, h, lb, f, token));
 
+        let every = Duration::from_millis(config.realtime.overview_interval_ms);
+        let (h, f) = (hub.clone(), fanout.clone());
+        tasks.spawn("overview", move |token| {
+            realtime::overview::run(h, f, every, token)
+        });
+
         let local_bars = LocalRoute::new(live_bars.clone(), bus.clone());
         let bar_route = feeding.bar_route(live_bars.clone(), local_bars, &tasks);
         let bar_poller = BarPoller::new(
@@ -186,6 +192,7 @@ impl Application {
             store: store.clone(),
             hub: hub.clone(),
             bars_tz,
+            overview_interval_ms: config.realtime.overview_interval_ms,
             poller: status,
             group: group_status,
             fault: tasks.fault(),

@@ -11,11 +11,13 @@
 
 pub mod auth;
 mod bars;
+mod config;
 pub mod error;
 mod events;
 mod health;
 pub mod metrics;
 pub mod openapi;
+mod overview;
 pub mod params;
 pub mod rate_limit;
 mod snapshot;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Zone of VnPy's naive bar times.
     pub bars_tz: Tz,
+    /// `--overview-interval-ms` (served by `/api/config`).
+    pub overview_interval_ms: u64,
     /// When the poller last completed a poll (readiness).
     pub poller: Arc<PollerStatus>,
     /// `/readyz` fails when the poller has not completed a poll for this long.
@@ -72,6 +76,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(snapshot::router())
         .merge(events::router())
         .merge(bars::router())
+        .merge(overview::router())
+        .merge(config::router())
         .fallback(not_found)
 }
 

@@ -31,6 +31,7 @@ impl Hub {
         st.history.reset(reset.head);
         st.epoch = reset.epoch.clone();
         self.snapshots.remove(&reset.variant);
+        self.overview.reset(&reset.variant, reset.head);
         let json = serde_json::json!({
             "variant": reset.variant,
             "epoch": reset.epoch,
@@ -47,7 +48,7 @@ impl Hub {
     }
 
     /// Cuts off slow sockets and drops their subscriptions.
-    fn cut_off(&self, slow: Vec<socketioxide::extract::SocketRef>, fanout: &Fanout) {
+    pub(super) fn cut_off(&self, slow: Vec<socketioxide::extract::SocketRef>, fanout: &Fanout) {
         for socket in &slow {
             if let Some(subs) = socket.extensions.get::<Subscriptions>() {
                 self.detach(&subs);
@@ -70,6 +71,7 @@ impl Hub {
             }
             entry.insert(snap.instance_id.clone(), snap.clone());
         }
+        self.overview.snapshot(&snap);
         let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&snap.variant));
         let slow = fanout.emit_variant(&snap.variant, rooms, "snapshot_update", &snap.json);
@@ -107,6 +109,11 @@ impl Hub {
         events.extend(batch.events);
         let mut st = lock(&st_arc);
         let fresh = st.history.apply(events, batch.upto_seq);
+        self.overview.events(
+            &batch.variant,
+            st.history.head(),
+            fresh.last().map(|p| &**p),
+        );
         let mut slow = Vec::new();
         let label = crate::metrics::variant_label(&batch.variant);
         metrics::counter!("signalgate_events_emitted_total", "variant" => label)

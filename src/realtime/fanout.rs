@@ -134,6 +134,45 @@ impl Fanout {
         metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
     }
 
+    /// Queues `overview_update` with the changed summaries on every socket of the overview
+    /// room, each filtered by the socket's grants (nothing when none of them is granted);
+    /// returns the sockets whose buffer is full.
+    pub fn emit_overview(&self, changes: &[super::overview::Change]) -> Vec<SocketRef> {
+        let Some(ns) = self.io.of("/") else {
+            return Vec::new();
+        };
+        let texts = |g: Option<&Grants>| {
+            let items = changes
+                .iter()
+                .filter(move |(v, _)| g.is_none_or(|g| g.allows(v)))
+                .map(|(_, json)| &**json);
+            super::overview::list_json("", items)
+        };
+        // Without a token every socket gets the same text: built once.
+        let mut everything = None;
+        let (mut slow, mut delivered) = (Vec::new(), 0u64);
+        for socket in ns.to(super::overview::OVERVIEW_ROOM).sockets() {
+            let grants = socket.extensions.get::<Arc<Grants>>();
+            let own;
+            let body = match &grants {
+                None => everything.get_or_insert_with(|| texts(None)).as_deref(),
+                Some(g) if changes.iter().any(|(v, _)| g.allows(v)) => {
+                    own = texts(Some(g));
+                    own.as_deref()
+                }
+                Some(_) => continue,
+            };
+            let Some(body) = body else { continue };
+            match socket.emit("overview_update", body) {
+                Ok(()) => delivered += 1,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket),
+                Err(_) => {}
+            }
+        }
+        metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
+        slow
+    }
+
     /// Disconnects clients that fell too far behind. They leave every room at once (so they
     /// miss nothing silently: they get nothing more), and the disconnect packet is retried
     /// until their buffer has room or the heartbeat declares them dead.

@@ -16,7 +16,9 @@ use super::{
     bars::{BarSubscriptions, LiveBars},
     hub::{Hub, Subscriptions},
     order::Turn,
-    protocol::{self, BarsRequest, ProtoError, SubscribeRequest, UnsubscribeRequest},
+    protocol::{
+        self, BarsRequest, OverviewRequest, ProtoError, SubscribeRequest, UnsubscribeRequest,
+    },
 };
 
 /// Connect middleware: sets up per-socket state and registers the event handlers.
@@ -32,6 +34,8 @@ pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
     socket.on("unsubscribe", on_unsubscribe);
     socket.on("subscribe_bars", on_subscribe_bars);
     socket.on("unsubscribe_bars", on_unsubscribe_bars);
+    socket.on("subscribe_overview", on_subscribe_overview);
+    socket.on("unsubscribe_overview", on_unsubscribe_overview);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
     Ok(())
@@ -136,11 +140,52 @@ async fn on_unsubscribe_bars(
     let _ = ack.send(&reply);
 }
 
+/// The overview requests take `{}`; no payload at all counts as `{}`.
+fn overview_request(event: &str, data: Result<Value, impl std::fmt::Display>) -> Option<Value> {
+    let data = match data {
+        Ok(Value::Null) => Ok(json!({})),
+        other => other,
+    };
+    request::<OverviewRequest>(event, data)
+        .err()
+        .map(|e| e.to_ack())
+}
+
+async fn on_subscribe_overview(
+    s: SocketRef,
+    turn: Turn,
+    State(hub): State<Arc<Hub>>,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    match overview_request("subscribe_overview", data) {
+        Some(err) => {
+            let _ = ack.send(&err);
+        }
+        None => hub.subscribe_overview(&s, ack),
+    }
+}
+
+async fn on_unsubscribe_overview(
+    s: SocketRef,
+    turn: Turn,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+) {
+    let _turn = turn.wait().await;
+    let reply = overview_request("unsubscribe_overview", data).unwrap_or_else(|| {
+        s.leave(super::overview::OVERVIEW_ROOM);
+        json!({"ok": true})
+    });
+    let _ = ack.send(&reply);
+}
+
 async fn on_unknown(Event(event): Event, ack: AckSender) {
     let err = ProtoError::new(
         "unknown_event",
         format!(
-            "unknown event '{event}'; expected subscribe, unsubscribe, subscribe_bars or unsubscribe_bars"
+            "unknown event '{event}'; expected subscribe, unsubscribe, subscribe_bars, unsubscribe_bars, subscribe_overview or unsubscribe_overview"
         ),
     );
     // Without an ack id there is nobody to answer; `send` is then a no-op.

@@ -54,6 +54,8 @@ pub struct Hub {
     /// The identity of the database the live state belongs to: the epoch every variant starts
     /// in (a reset moves a variant to `<identity>.<reset time>`). Empty until loaded.
     database_id: RwLock<String>,
+    /// Every variant's summary (`subscribe_overview`, `/api/overview`).
+    pub(super) overview: super::overview::Overview,
 }
 
 /// The database identity an epoch belongs to: epochs are `<identity>` (a variant's initial
@@ -82,6 +84,7 @@ impl Hub {
             budget: HistoryBudget::new(limits.history_budget),
             loaded: AtomicBool::new(false),
             database_id: RwLock::new(String::new()),
+            overview: Default::default(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Hub {
                 Err(err) => tracing::error!(error = %err, "cannot serialise snapshot"),
             }
         }
+        self.rebuild_overview();
         self.loaded.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -199,7 +203,7 @@ impl Hub {
     /// Every variant with its state, copied out of the map before any state is locked: holding
     /// a map guard while locking a variant would deadlock against `forget_if_unused`, which
     /// removes from the map under that variant's lock.
-    fn entries(&self) -> Vec<(String, Arc<Mutex<VariantState>>)> {
+    pub(super) fn entries(&self) -> Vec<(String, Arc<Mutex<VariantState>>)> {
         self.variants
             .iter()
             .map(|e| (e.key().clone(), e.value().clone()))

@@ -10,6 +10,7 @@
 //! - [`consumer`]: applies bus messages to the hub;
 //! - [`bars`]: live bars (`subscribe_bars`, `bar_update`): the followed series and their pushes;
 //!   [`bars::poller`] reads them and publishes them on a bus;
+//! - [`overview`]: one summary per variant, pushed coalesced to `subscribe_overview` sockets;
 //! - [`handlers`], [`protocol`], [`order`]: the Socket.IO wiring, request types, per-socket order;
 //! - [`admission`], [`auth`]: the connect middleware that runs before registration (connection
 //!   cap and `Origin`, then the token).
@@ -25,6 +26,7 @@ pub mod handlers;
 pub mod history;
 pub mod hub;
 pub mod order;
+pub mod overview;
 pub mod protocol;
 mod subscribe;
 mod variant;

@@ -3,7 +3,9 @@
 //! client → `subscribe` `{variant, instance_id?, vt_symbols?: [..], since_seq?}` (ack)
 //! client → `unsubscribe` `{variant}` (ack)
 //! client → `subscribe_bars` / `unsubscribe_bars` `{vt_symbol, interval}` (ack)
-//! server → `snapshot_update` Snapshot, `event_new` Event, `bar_update` `{vt_symbol, interval, bar}`
+//! client → `subscribe_overview` / `unsubscribe_overview` `{}` (ack)
+//! server → `snapshot_update` Snapshot, `event_new` Event, `bar_update` `{vt_symbol, interval, bar}`,
+//! `overview_update` `{variants}`
 //!
 //! Requests are serde structs with `deny_unknown_fields`; [`parse`] runs them through
 //! `serde_path_to_error`, so every message names the offending field (`since_seq: invalid
@@ -87,6 +89,11 @@ pub struct UnsubscribeRequest {
     /// Variant to leave.
     pub variant: Variant,
 }
+
+/// A `subscribe_overview` or `unsubscribe_overview` request: no fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewRequest {}
 
 /// A `subscribe_bars` or `unsubscribe_bars` request: one bar series.
 #[derive(Debug, Clone, Deserialize)]

@@ -113,6 +113,7 @@ impl Config {
             ("--history-budget", rt.history_budget.0),
             ("--resume-cap", u64::from(rt.resume_cap)),
             ("--socket-buffer", rt.socket_buffer as u64),
+            ("--overview-interval-ms", rt.overview_interval_ms),
             ("--max-message-bytes", rt.max_message_bytes as u64),
             ("--db-max-connections", u64::from(db.db_max_connections)),
             ("--http-header-timeout-ms", self.http.http_header_timeout_ms),

@@ -1,5 +1,5 @@
 //! Socket.IO, live state and per-socket limits: rings and their memory budget, resume and
-//! subscription caps, buffers, message size and the Engine.IO heartbeat.
+//! subscription caps, buffers, message size, the Engine.IO heartbeat and the overview cadence.
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -103,4 +103,14 @@ pub struct RealtimeConfig {
         global = true
     )]
     pub ping_timeout_ms: u64,
+
+    /// Overview stream (`subscribe_overview`): changed variant summaries are pushed at most once
+    /// per this interval (ms) per socket.
+    #[arg(
+        long,
+        env = "SIGNALGATE_OVERVIEW_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub overview_interval_ms: u64,
 }
