@@ -97,7 +97,7 @@ export class AlertCenter {
         el("tbody", {}, rows)),
       el("p", {}, el("label", { for: "stale-minutes" }, "Stale after (minutes) "),
         el("input", {
-          id: "stale-minutes", type: "number", min: "1", step: "1", inputmode: "numeric", value: custom ?? "",
+          id: "stale-minutes", type: "number", min: "0.1", step: "any", inputmode: "decimal", value: custom ?? "",
           placeholder: String(Math.round(def / 60_000)), "aria-describedby": "stale-hint",
           onchange: (e) => {
             const n = Number(e.target.value);

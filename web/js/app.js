@@ -216,6 +216,7 @@ function applyOverview(summaries, all = false) {
     for (const sum of summaries) if (state.variants.has(sum?.variant)) sidebar.update(state.variants.get(sum.variant), state.variant);
   }
   if (state.variant && !state.variants.has(state.variant) && !$("view").hidden) showUnknown();
+  else if ($("view").hidden && state.started && state.order.length) openFirstView();
 }
 
 /** With the overview, only the selected variant is subscribed: drop the others. */

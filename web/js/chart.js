@@ -174,7 +174,11 @@ export class CandleChart {
     if (span) Object.assign(params, { start: iso(Date.now() / 1000 - span), limit: 100000, max_points: BUCKETS });
     let bars;
     try {
-      bars = await api.bars(params);
+      // An older gateway refuses an interval it does not store (400) or has no such bars.
+      bars = await api.bars(params).catch((err) => {
+        if (err.status === 400 && this.barInterval !== key.interval) return [];
+        throw err;
+      });
       if (bars.length === 0 && this.barInterval !== key.interval && gen === this.gen) {
         // A gateway that does not build this interval: equal-count buckets of the selected one.
         this.barInterval = key.interval;
@@ -274,7 +278,10 @@ export class CandleChart {
   /** State for tests and debugging: candles and markers as drawn, the visible time range. */
   inspect() {
     const visible = this.chart.timeScale().getVisibleRange();
-    return { key: this.key, candles: this.candles.slice(), markers: this.markers.markers().slice(), visible };
+    return {
+      key: this.key, interval: this.barInterval, candles: this.candles.slice(), markers: this.markers.markers().slice(), visible,
+      volumes: this.volume.data().length, upColor: this.series.options().upColor,
+    };
   }
 
   _onRange(range) {
