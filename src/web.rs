@@ -1,6 +1,7 @@
 //! The dashboard and the JS client helper, embedded in the binary at build time (no npm at
 //! build or run time): `/` is the dashboard (`web/index.html`), the other paths mirror `web/`
-//! (`/app.css`, `/js/*.js`, `/vendor/*`, `/signalgate-client.js`). Each response carries an
+//! (`/app.css`, `/js/*.js`, `/vendor/*`, `/signalgate-client.js`, `/favicon.svg`, also served as
+//! `/favicon.ico`). Each response carries an
 //! `ETag` (a hash of the embedded bytes) and `Cache-Control: no-cache`, so browsers revalidate
 //! and get `304 Not Modified` until the binary changes.
 
@@ -45,7 +46,11 @@ const ASSETS: &[(&str, &str, &[u8])] = assets![
     "js/util.js" => JS,
     "vendor/socket.io.esm.min.js" => JS,
     "vendor/lightweight-charts.mjs" => JS,
+    "favicon.svg" => "image/svg+xml",
 ];
+
+/// Extra paths served by an embedded file: browsers ask for `/favicon.ico` by default.
+const ALIASES: &[(&str, &str)] = &[("/favicon.ico", "favicon.svg")];
 
 /// One embedded file, ready to serve.
 #[derive(Clone)]
@@ -100,10 +105,16 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             } else {
                 format!("/{path}")
             };
-            router.route(
-                &route,
-                get(move |headers: HeaderMap| async move { asset.respond(&headers) }),
-            )
+            let aliases = ALIASES.iter().filter(|(_, to)| *to == path);
+            std::iter::once(route.as_str())
+                .chain(aliases.map(|(from, _)| *from))
+                .fold(router, |router, route| {
+                    let asset = asset.clone();
+                    router.route(
+                        route,
+                        get(move |headers: HeaderMap| async move { asset.respond(&headers) }),
+                    )
+                })
         })
 }
 

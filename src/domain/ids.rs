@@ -175,44 +175,112 @@ impl fmt::Display for VtSymbol {
     }
 }
 
-/// A VnPy bar interval as stored in `dbbardata.interval`.
+/// A bar interval: VnPy's stored ones (`dbbardata.interval`: `1m`, `1h`, `d`, `w`) and the
+/// ones served by resampling stored 1-minute bars (`5m`, `15m`, `30m`, `4h`; `1h`, `d` and `w`
+/// too when the symbol has none of them stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 pub enum Interval {
     /// `1m`
     #[serde(rename = "1m")]
     Minute,
+    /// `5m`
+    #[serde(rename = "5m")]
+    Minute5,
+    /// `15m`
+    #[serde(rename = "15m")]
+    Minute15,
+    /// `30m`
+    #[serde(rename = "30m")]
+    Minute30,
     /// `1h`
     #[serde(rename = "1h")]
     Hour,
-    /// `d`
+    /// `4h`
+    #[serde(rename = "4h")]
+    Hour4,
+    /// `d` (also accepted as `1d`): a local calendar day
     #[serde(rename = "d")]
     Daily,
-    /// `w`
+    /// `w`: an ISO week (Monday to Sunday, local time)
     #[serde(rename = "w")]
     Weekly,
 }
 
 impl Interval {
-    /// Accepts VnPy's values: `1m`, `1h`, `d`, `w`.
+    /// Every interval, shortest first.
+    pub const ALL: [Interval; 8] = [
+        Self::Minute,
+        Self::Minute5,
+        Self::Minute15,
+        Self::Minute30,
+        Self::Hour,
+        Self::Hour4,
+        Self::Daily,
+        Self::Weekly,
+    ];
+
+    /// Accepts `1m`, `5m`, `15m`, `30m`, `1h`, `4h`, `d` (or `1d`) and `w`.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        match raw {
-            "1m" => Ok(Self::Minute),
-            "1h" => Ok(Self::Hour),
-            "d" => Ok(Self::Daily),
-            "w" => Ok(Self::Weekly),
-            _ => Err(ParseError(format!(
-                "unknown interval '{raw}'; expected one of 1m, 1h, d, w"
-            ))),
+        if raw == "1d" {
+            return Ok(Self::Daily);
         }
+        Self::ALL
+            .into_iter()
+            .find(|i| i.as_str() == raw)
+            .ok_or_else(|| {
+                ParseError(format!(
+                    "unknown interval '{raw}'; expected one of 1m, 5m, 15m, 30m, 1h, 4h, d (or 1d), w"
+                ))
+            })
     }
 
-    /// The value stored in `dbbardata.interval`.
+    /// Its name, as stored in `dbbardata.interval` for VnPy's intervals.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Minute => "1m",
+            Self::Minute5 => "5m",
+            Self::Minute15 => "15m",
+            Self::Minute30 => "30m",
             Self::Hour => "1h",
+            Self::Hour4 => "4h",
             Self::Daily => "d",
             Self::Weekly => "w",
+        }
+    }
+
+    /// Whether VnPy stores bars of this interval (otherwise they are always resampled).
+    pub fn is_stored_kind(self) -> bool {
+        matches!(self, Self::Minute | Self::Hour | Self::Daily | Self::Weekly)
+    }
+
+    /// Its length in minutes (a day and a week as 24 h and 7 days).
+    pub fn minutes(self) -> i64 {
+        match self {
+            Self::Minute => 1,
+            Self::Minute5 => 5,
+            Self::Minute15 => 15,
+            Self::Minute30 => 30,
+            Self::Hour => 60,
+            Self::Hour4 => 240,
+            Self::Daily => 1440,
+            Self::Weekly => 10_080,
+        }
+    }
+
+    /// The start of the bucket holding local time `t`: a multiple of the interval from local
+    /// midnight, the local day, or the ISO week's Monday.
+    pub fn bucket_start(self, t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        use chrono::{Datelike, Duration, Timelike};
+        let day = t.date();
+        match self {
+            Self::Daily => day.and_time(chrono::NaiveTime::MIN),
+            Self::Weekly => (day - Duration::days(i64::from(day.weekday().num_days_from_monday())))
+                .and_time(chrono::NaiveTime::MIN),
+            _ => {
+                let since_midnight = i64::from(t.hour()) * 60 + i64::from(t.minute());
+                let n = self.minutes();
+                day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(since_midnight / n * n)
+            }
         }
     }
 }
@@ -297,9 +365,10 @@ mod tests {
 
     #[test]
     fn intervals() {
-        for ok in ["1m", "1h", "d", "w"] {
+        for ok in ["1m", "5m", "15m", "30m", "1h", "4h", "d", "w"] {
             assert_eq!(Interval::parse(ok).unwrap().as_str(), ok);
         }
-        assert!(Interval::parse("5m").unwrap_err().0.contains("5m"));
+        assert_eq!(Interval::parse("1d").unwrap(), Interval::Daily);
+        assert!(Interval::parse("2m").unwrap_err().0.contains("2m"));
     }
 }

@@ -12,7 +12,7 @@ mod overview;
 mod schema;
 mod time;
 
-pub use bars::{Bar, bucket_bars};
+pub use bars::{Bar, bucket_bars, resample};
 pub use ids::{InstanceId, Interval, MAX_NAME_LEN, ParseError, Variant, VtSymbol};
 #[cfg(test)]
 pub(crate) use model::test_event;

@@ -131,7 +131,10 @@ mod tests {
         };
         assert_eq!(member(&s), "a:b.SHFE:1h");
         assert_eq!(parse_member(&member(&s)), Some(s));
-        for bad in ["", "rb2405.SHFE", "rb2405.SHFE:5m", "nodot:1m"] {
+        // Resampled intervals travel like stored ones (the leader polls them for the group).
+        let five = parse_member("rb2405.SHFE:5m").map(|s| s.interval);
+        assert_eq!(five, Some(Interval::Minute5));
+        for bad in ["", "rb2405.SHFE", "rb2405.SHFE:2m", "nodot:1m"] {
             assert_eq!(parse_member(bad), None, "{bad}");
         }
     }

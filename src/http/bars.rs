@@ -1,5 +1,6 @@
 //! `GET /api/bars`: OHLC bars from VnPy's `dbbardata`, converted from the bars' zone to UTC,
-//! optionally merged into at most `max_points` buckets.
+//! resampled from stored 1-minute bars when the interval is not stored, optionally merged into
+//! at most `max_points` buckets.
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -16,7 +17,7 @@ use super::{
 use crate::{
     domain::{Bar, Interval, MAX_TIME, MIN_TIME, VtSymbol, bucket_bars, utc_to_local},
     http::AppState,
-    store::BarQuery,
+    store::{BarQuery, resample::read_bars},
 };
 
 /// The query parameters of this route.
@@ -41,8 +42,12 @@ const MAX_POINTS: u32 = 10_000;
 pub struct BarSeries {
     /// The bars (or buckets), ascending by time.
     pub bars: Vec<Bar>,
-    /// The interval asked for.
+    /// The interval asked for (`1d` is answered as `d`).
     pub interval: Interval,
+    /// `1m` when the bars were resampled from stored 1-minute bars (the interval is not stored
+    /// for the symbol); absent when they are stored as served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resampled_from: Option<Interval>,
     /// The symbol asked for.
     pub vt_symbol: VtSymbol,
 }
@@ -59,17 +64,21 @@ fn to_local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
 
 /// OHLC bars
 ///
-/// Bars from VnPy's `dbbardata`, ascending by time, converted from `--bars-timezone` to UTC,
-/// optionally merged into at most `max_points` buckets of equal bar count (first open, max
-/// high, min low, last close, summed volume and turnover, last open interest; the bucket's
-/// time is its first bar's).
+/// Bars from VnPy's `dbbardata`, ascending by time, converted from `--bars-timezone` to UTC.
+/// An interval the symbol has no stored bars of (`5m`, `15m`, `30m`, `4h` always; `1h`, `d`, `w`
+/// when not stored) is resampled from its stored 1-minute bars, in buckets aligned to the
+/// clock in `--bars-timezone` (multiples of the interval from local midnight; `d` the local
+/// day, `w` the ISO week); buckets without bars are left out (session gaps stay gaps), and
+/// `limit` counts buckets. Optionally merged into at most `max_points` buckets of equal bar
+/// count (first open, max high, min low, last close, summed volume and turnover, last open
+/// interest; the bucket's time is its first bar's).
 #[utoipa::path(
     get,
     path = "/bars",
     tag = "rest",
     params(
         ("vt_symbol" = VtSymbol, Query, description = "Exactly one symbol (a list is a 400)"),
-        ("interval" = Interval, Query, description = "VnPy's interval"),
+        ("interval" = Interval, Query, description = "Bar interval; `1d` is accepted for `d`. Not stored for the symbol: resampled from its 1-minute bars"),
         ("start" = Option<TimeBound>, Query, description = "Inclusive lower time bound"),
         ("end" = Option<TimeBound>, Query, description = "Inclusive upper time bound; before `start` is a 400"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "Bars read (default 1000). With `start`: the first `limit` bars from `start`; without: the latest `limit` bars up to `end`"),
@@ -106,20 +115,15 @@ async fn list_bars(State(state): State<AppState>, params: Params) -> Result<Json
         end: end.map(|t| to_local(tz, t)),
         limit,
     };
-    let bars: Vec<Bar> = state
-        .store
-        .bars(&query)
-        .await?
-        .iter()
-        .map(|b| b.to_utc(tz))
-        .collect();
-    let bars = match max_points {
-        Some(n) => bucket_bars(bars, n as usize),
-        None => bars,
+    let served = read_bars(state.store.as_ref(), tz, &query).await?;
+    let bars: Vec<Bar> = match max_points {
+        Some(n) => bucket_bars(served.bars, n as usize),
+        None => served.bars,
     };
     sorted_json(&BarSeries {
         bars,
         interval,
+        resampled_from: served.resampled_from,
         vt_symbol,
     })
 }

@@ -11,6 +11,7 @@
 //!   decoding.
 //! - `query.rs`: the statement builder and the reads; `write.rs`: the upserts and inserts.
 //! - `sequence.rs`: the poller's probe and numbering round (gateway-assigned `seq`).
+//! - `resample.rs`: bars of any interval, resampled from stored 1-minute bars when not stored.
 //! - `retention.rs`: pruning old events in batches and the pruned-`seq` record.
 //! - `partition.rs`: PostgreSQL's opt-in monthly partitions of the event table (DDL in
 //!   `partition_ddl.rs`).
@@ -31,6 +32,7 @@ mod partition;
 mod partition_ddl;
 mod postgres;
 mod query;
+pub mod resample;
 mod retention;
 mod rows;
 mod sequence;

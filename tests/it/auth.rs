@@ -32,7 +32,7 @@ fn secret() -> JwtSecret {
     JwtSecret::new(SECRET)
 }
 
-fn token(variants: &[&str], ttl: Duration) -> String {
+pub(crate) fn token(variants: &[&str], ttl: Duration) -> String {
     let variants = variants.iter().map(|v| (*v).to_owned()).collect();
     mint(&secret(), "tester", variants, ttl).expect("mint")
 }
@@ -43,7 +43,7 @@ fn foreign_token() -> String {
     mint(&other, "x", vec!["*".into()], Duration::from_secs(60)).expect("mint")
 }
 
-async fn auth_app(backend: Backend) -> TestApp {
+pub(crate) async fn auth_app(backend: Backend) -> TestApp {
     let db = TestDb::create(backend).await;
     spawn_app_with(db, |c| c.auth.jwt_secret = Some(secret())).await
 }

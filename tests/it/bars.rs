@@ -181,9 +181,9 @@ async fn sqlite_bad_bar_requests_get_error_acks() {
         ),
         (
             "subscribe_bars",
-            json!({"vt_symbol": "a.B", "interval": "5m"}),
+            json!({"vt_symbol": "a.B", "interval": "2m"}),
             "invalid_request",
-            "unknown interval '5m'",
+            "unknown interval '2m'",
         ),
         (
             "subscribe_bars",

@@ -4,6 +4,7 @@
 mod adopt;
 mod auth;
 mod bars;
+mod bars_resample;
 mod cli;
 mod common;
 mod critical_tasks;
@@ -19,6 +20,7 @@ mod limits;
 mod log_secrets;
 mod metrics;
 mod openapi;
+mod overview;
 mod partitions;
 mod realtime;
 mod rest;

@@ -102,6 +102,7 @@ async fn many_writers_many_clients_exactly_once(b: Backend) {
                     Some(Msg::Snapshot(s)) => got_snapshot |= s["payload"]["final"] == true,
                     Some(Msg::Reset(r)) => panic!("client {i}: unexpected stream_reset {r}"),
                     Some(Msg::Bar(b)) => panic!("client {i}: unexpected bar_update {b}"),
+                    Some(Msg::Overview(o)) => panic!("client {i}: unexpected overview_update {o}"),
                     Some(Msg::Closed) | None => panic!(
                         "client {i}: stream ended with {} events, snapshot {got_snapshot}",
                         events.len()

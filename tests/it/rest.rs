@@ -326,7 +326,7 @@ async fn bad_input_gets_4xx_naming_the_parameter(b: Backend) {
             "interval",
         ),
         (
-            "/api/bars?vt_symbol=rb2405.SHFE&interval=5m".into(),
+            "/api/bars?vt_symbol=rb2405.SHFE&interval=2m".into(),
             StatusCode::BAD_REQUEST,
             "invalid_parameter",
             "interval",
@@ -504,6 +504,15 @@ async fn sqlite_dashboard_assets_are_served() {
     let etag = get("/app.css".into(), None).await.headers()["etag"].clone();
     let again = get("/app.css".into(), Some(etag)).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    for path in ["/favicon.ico", "/favicon.svg"] {
+        let icon = get(path.into(), None).await;
+        assert_eq!(icon.status(), StatusCode::OK, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(
+            icon.text().await.expect("body").starts_with("<svg"),
+            "{path}"
+        );
+    }
     let missing = get("/js/nope.js".into(), None).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     app.finish().await;

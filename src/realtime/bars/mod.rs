@@ -13,6 +13,9 @@
 //! its local bus; in group mode the leader polls the series followed anywhere in the group
 //! (announced in Redis, see [`crate::group`]) and publishes them on the group bus.
 //!
+//! A series of an interval the symbol has no stored bars of is resampled from its 1-minute
+//! bars: the ack and the pushes carry the current bucket (see [`crate::store::resample`]).
+//!
 //! Only the *latest* bar is pushed: when several bars were written between two polls, a client
 //! sees a jump in time and re-reads the missing ones over REST (the dashboard does).
 
@@ -31,7 +34,11 @@ use tokio::sync::Notify;
 use super::{fanout::Fanout, protocol::ProtoError, variant::lock};
 use crate::{
     bus::PublishedBar,
-    store::{BarSeries, Store},
+    domain::Bar,
+    store::{
+        BarSeries, Store, StoreError,
+        resample::{current_bucket, is_stored},
+    },
 };
 
 /// Most series one socket may follow (a dashboard shows one chart; a few for split views).
@@ -121,9 +128,8 @@ impl LiveBars {
             w.sockets += 1;
             first = w.sockets == 1;
         }
-        match self.store.latest_bars(std::slice::from_ref(&series)).await {
-            Ok(rows) => {
-                let bar = rows.first().map(|(_, b)| b.to_utc(self.tz));
+        match self.latest(&series).await {
+            Ok(bar) => {
                 if let Some(pushed) = bar
                     .as_ref()
                     .and_then(|b| PublishedBar::new(&series, b).ok())
@@ -151,6 +157,16 @@ impl LiveBars {
                 ))
             }
         }
+    }
+
+    /// The latest bar of `series`: stored, or the current bucket resampled from 1-minute bars.
+    async fn latest(&self, series: &BarSeries) -> Result<Option<Bar>, StoreError> {
+        let store = self.store.as_ref();
+        if !is_stored(store, &series.vt_symbol, series.interval).await? {
+            return current_bucket(store, self.tz, &series.vt_symbol, series.interval).await;
+        }
+        let rows = store.latest_bars(std::slice::from_ref(series)).await?;
+        Ok(rows.first().map(|(_, b)| b.to_utc(self.tz)))
     }
 
     /// Counts the ack's bar as pushed when nothing was pushed for the series yet, so the first

@@ -8,6 +8,10 @@
 //! * Group leader: the series followed anywhere in the group, published on the group bus
 //!   (fenced by the lease, like events); a follower does not poll (see [`crate::group`]).
 //!
+//! A series whose interval the symbol has no stored bars of (`5m`, `4h`, ...) is followed
+//! through its 1-minute bars: its latest bar is the current bucket, resampled from the minutes
+//! since the bucket's start (two more statements per such series and poll).
+//!
 //! What was published is remembered per series, so an unchanged bar is not sent again, except
 //! in a full re-send every [`RESEND_EVERY`]: pub/sub may lose a message, and this bounds how long
 //! a lost bar stays lost. Consumers drop what they pushed already, so clients never see a
@@ -26,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 use super::LiveBars;
 use crate::{
     bus::{Bus, BusMessage, PublishedBar},
-    store::{BarSeries, Store, StoreError},
+    domain::{Bar, Interval},
+    store::{BarSeries, Store, StoreError, resample::current_bucket},
 };
 
 /// Most series read by one statement: 3 bind parameters each, far below every backend's limit,
@@ -189,9 +194,29 @@ impl BarPoller {
         let mut published = 0;
         for chunk in route.series.chunks(MAX_SERIES_PER_QUERY) {
             let mut fresh = Vec::new();
+            let mut latest: Vec<(&BarSeries, Bar)> = Vec::new();
+            let mut found = vec![false; chunk.len()];
             for (i, bar) in self.store.latest_bars(chunk).await? {
                 let Some(series) = chunk.get(i) else { continue };
-                match PublishedBar::new(series, &bar.to_utc(self.tz)) {
+                found[i] = true;
+                latest.push((series, bar.to_utc(self.tz)));
+            }
+            // Series without stored bars of their interval: the current bucket resampled from
+            // the 1-minute bars.
+            for (series, _) in chunk
+                .iter()
+                .zip(&found)
+                .filter(|(s, f)| !**f && s.interval != Interval::Minute)
+            {
+                let store = self.store.as_ref();
+                if let Some(bar) =
+                    current_bucket(store, self.tz, &series.vt_symbol, series.interval).await?
+                {
+                    latest.push((series, bar));
+                }
+            }
+            for (series, bar) in latest {
+                match PublishedBar::new(series, &bar) {
                     Ok(p)
                         if everything || !self.sent.get(series).is_some_and(|s| s.same_as(&p)) =>
                     {

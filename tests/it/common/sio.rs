@@ -21,6 +21,7 @@ pub enum Msg {
     Snapshot(Value),
     Reset(Value),
     Bar(Value),
+    Overview(Value),
     Closed,
 }
 
@@ -93,7 +94,8 @@ impl Sio {
         let (tx, rx) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = oneshot::channel::<()>();
         let conn_tx = Arc::new(Mutex::new(Some(conn_tx)));
-        let (t1, t2, t3, t4, t5, t6) = (
+        let (t1, t2, t3, t4, t5, t6, t7) = (
+            tx.clone(),
             tx.clone(),
             tx.clone(),
             tx.clone(),
@@ -155,6 +157,13 @@ impl Sio {
                 let tx = t6.clone();
                 async move {
                     let _ = tx.send(Msg::Bar(first(p)));
+                }
+                .boxed()
+            })
+            .on("overview_update", move |p, _| {
+                let tx = t7.clone();
+                async move {
+                    let _ = tx.send(Msg::Overview(first(p)));
                 }
                 .boxed()
             })

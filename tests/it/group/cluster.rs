@@ -234,6 +234,7 @@ pub async fn follow(
             Some(Msg::Snapshot(_)) | None => {}
             Some(Msg::Reset(r)) => panic!("client {addr}: unexpected stream reset {r}"),
             Some(Msg::Bar(b)) => panic!("client {addr}: unexpected bar_update {b}"),
+            Some(Msg::Overview(o)) => panic!("client {addr}: unexpected overview_update {o}"),
             Some(Msg::Closed) => {
                 c.close().await;
                 c = loop {

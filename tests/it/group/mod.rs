@@ -9,7 +9,8 @@
 //! * start with Redis down (degraded), join when it comes up, and a follower that drops
 //!   messages on purpose is repaired by the heartbeat within ~2 s while the variant is quiet;
 //! * live bars: only the leader polls them, the next leader takes over, interest expires, and
-//!   while Redis is away every instance polls its own clients' series ([`bars`]).
+//!   while Redis is away every instance polls its own clients' series ([`bars`]);
+//! * the overview: a follower's clients get `overview_update`s ([`overview`]).
 //!
 //! The heavy tests take turns (one semaphore) so timings are not measured on a starved CPU.
 //! Measured numbers are printed with a `MEASURED` prefix (`cargo test ... -- --nocapture`).
@@ -17,6 +18,7 @@
 mod bars;
 mod cluster;
 mod nginx_auth;
+mod overview;
 mod retention;
 
 use std::{
@@ -38,6 +40,7 @@ use crate::common::{
 };
 use bars::{live_bars_are_polled_by_the_leader_only, live_bars_survive_a_redis_outage};
 use cluster::{Cluster, TTL_MS, assert_exactly_once, db_rate, follow, subscribe, unix_ms};
+use overview::overview_reaches_the_followers_clients;
 
 /// One heavy (3-process, 60-client) scenario at a time.
 static HEAVY: Semaphore = Semaphore::const_new(1);
@@ -65,6 +68,7 @@ server_backend_tests!(
     starts_degraded_joins_and_heartbeat_repairs_lost_messages,
     live_bars_are_polled_by_the_leader_only,
     live_bars_survive_a_redis_outage,
+    overview_reaches_the_followers_clients,
 );
 
 /// 60 clients through nginx, each announcing its own address so the hash spreads them.

@@ -28,10 +28,12 @@ const VARIANT: &str = "trend_follow_v1";
 const SYMBOL: &str = "rb2405.SHFE";
 
 /// Every route the router serves, as the document must list them.
-const ROUTES: [&str; 7] = [
+const ROUTES: [&str; 9] = [
     "/api/bars",
+    "/api/config",
     "/api/events/{variant}",
     "/api/openapi.json",
+    "/api/overview",
     "/api/snapshot/{variant}",
     "/api/variants",
     "/healthz",

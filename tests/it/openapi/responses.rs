@@ -121,6 +121,30 @@ async fn real_responses_match_the_document(b: Backend) {
         ),
         (
             "/api/bars",
+            format!("/api/bars?vt_symbol={SYMBOL}&interval=15m&limit=3"),
+            Some(&all),
+            StatusCode::OK,
+        ),
+        (
+            "/api/overview",
+            "/api/overview".into(),
+            Some(&all),
+            StatusCode::OK,
+        ),
+        (
+            "/api/overview",
+            "/api/overview?x=1".into(),
+            Some(&all),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/config",
+            "/api/config".into(),
+            Some(&all),
+            StatusCode::OK,
+        ),
+        (
+            "/api/bars",
             format!("/api/bars?vt_symbol={SYMBOL}&interval=1m&max_points=4"),
             Some(&all),
             StatusCode::OK,
