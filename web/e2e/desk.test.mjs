@@ -141,6 +141,31 @@ describe("desk: columns, alerts, time, phone, 500 variants", () => {
     assert.equal(chart.volumes, chart.candles.length, "a volume bar per candle");
   });
 
+  test("intervals: 5m candles built from 1-minute bars, clock-aligned; a span in equal-time candles; favicon", async () => {
+    await page.goto(`${gw.url}/?variant=desk_a&instrument=rb2405.SHFE&interval=5m`);
+    await waitFor("5m candles", async () => {
+      const c = await inspectChart(page);
+      return c?.key?.interval === "5m" && c.candles.length > 10;
+    }, 5_000);
+    const c = await inspectChart(page);
+    const times = c.candles.map((x) => x.time);
+    assert.ok(times.every((t) => t % 300 === 0), "on 5-minute boundaries");
+    assert.ok(times.every((t, i) => i === 0 || t - times[i - 1] >= 300), "one candle per 5 minutes at most");
+    assert.equal(c.volumes, c.candles.length);
+    await page.selectOption("#interval", "1m");
+    await page.selectOption("#span", "1d");
+    await waitFor("the 1-day span", async () => {
+      const x = await inspectChart(page);
+      return x.key.span === "1d" && x.interval === "5m" && x.candles.length > 0;
+    }, 5_000);
+    assert.match(await page.$eval("#chart-note", (n) => n.textContent), /last 1d in \d+ 5m candles/);
+    await page.selectOption("#span", "recent");
+    // The favicon the page links to is served.
+    const icon = await page.$eval('link[rel="icon"]', (l) => l.href);
+    assert.equal((await fetch(icon)).status, 200);
+    assert.equal((await fetch(`${gw.url}/favicon.ico`)).status, 200);
+  });
+
   test("time zone: exchange time (the bars' zone) or local, labelled", async () => {
     await page.goto(`${gw.url}/?variant=desk_a`);
     await waitFor("zone label", () => page.$eval("[data-zone]", (n) => n.textContent === "times in Asia/Shanghai"), 5_000);
