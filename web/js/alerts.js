@@ -108,10 +108,16 @@ export class AlertCenter {
         el("span", { id: "stale-hint", class: "muted small" }, ` default ${describeMs(def)}: three bars of ${barInterval ?? "1m"}${barWindow > 1 ? ` × ${barWindow}` : ""}`)));
   }
 
+  /** Redraws the list (another time zone). */
+  redraw() {
+    this._draw();
+  }
+
+  /** Removes entry `id` (null: every entry) and keeps the focus in the panel. */
   acknowledge(id) {
     this.entries = id == null ? [] : this.entries.filter((e) => e.id !== id);
     this._draw();
-    if (id == null || !this.list.querySelector("button")) this.panel.querySelector("summary")?.focus();
+    (this.list.querySelector("button") ?? this.panel.querySelector("summary"))?.focus();
   }
 
   _setting(variant, type, channel, on) {

@@ -81,7 +81,7 @@ const settings = new Settings({ zone: $("tz-select"), updown: $("updown-select")
   view.redraw();
   feed.redraw();
   chart.restyle();
-  alerts.acknowledge(-1); // redraws the list's times
+  alerts.redraw();
 });
 const signin = new TokenEntry(
   { section: $("signin"), form: $("signin-form"), input: $("token-input"), error: $("signin-error") },
