@@ -23,19 +23,28 @@ export function defaultStaleMs(barInterval, barWindow) {
   return s ? 3 * s * 1000 : DEFAULT_STALE_MS;
 }
 
+/** Thresholds read from localStorage, by variant (read once: the tick asks every second). */
+const custom = new Map();
+
 /** The desk's own threshold of `variant` in minutes, or null (the default applies). */
 export const customStaleMinutes = (variant) => {
-  const v = prefs.load(`stale.${variant}`, null);
-  return typeof v === "number" && v > 0 ? v : null;
+  if (!custom.has(variant)) {
+    const v = prefs.load(`stale.${variant}`, null);
+    custom.set(variant, typeof v === "number" && v > 0 ? v : null);
+  }
+  return custom.get(variant);
 };
 
 /** Sets (minutes > 0) or clears (null) the desk's threshold of `variant`. */
-export const setCustomStaleMinutes = (variant, minutes) => prefs.save(`stale.${variant}`, minutes > 0 ? minutes : null);
+export const setCustomStaleMinutes = (variant, minutes) => {
+  custom.delete(variant);
+  prefs.save(`stale.${variant}`, minutes > 0 ? minutes : null);
+};
 
 /** The threshold (ms) of `variant` whose newest snapshot has `barInterval` × `barWindow`. */
 export function staleAfterMs(variant, barInterval, barWindow) {
-  const custom = customStaleMinutes(variant);
-  return custom ? custom * 60_000 : defaultStaleMs(barInterval, barWindow);
+  const minutes = customStaleMinutes(variant);
+  return minutes ? minutes * 60_000 : defaultStaleMs(barInterval, barWindow);
 }
 
 /** Whether a snapshot updated at `updatedAt` is older than `afterMs`. */
