@@ -89,6 +89,22 @@ describe("desk: columns, alerts, time, phone, 500 variants", () => {
     await page.selectOption("#variant-filter", "");
   });
 
+  test("a gateway without the overview (404): one subscription per variant, up to 32, as before", async () => {
+    const notFound = (route) => route.fulfill({ status: 404, contentType: "application/json",
+      body: JSON.stringify({ error: { code: "not_found", message: "no such route" } }) });
+    await page.route("**/api/overview", notFound);
+    try {
+      await page.goto(`${gw.url}/?variant=desk_a`);
+      await waitFor("sidebar and table", () => page.evaluate((n) =>
+        document.querySelectorAll("#variants li[data-variant]").length >= n
+        && document.querySelector('#instruments tbody tr[data-symbol="rb2405.SHFE"]') !== null, MANY), 10_000);
+      assert.equal(await page.evaluate(() => window.signalgate.state.overview), false);
+      assert.equal(await page.evaluate(() => window.signalgate.state.subs.size), 32);
+    } finally {
+      await page.unroute("**/api/overview", notFound);
+    }
+  });
+
   test("columns: defaults, add a nested field, reorder, kept per variant and in the URL; decimals from the data", async () => {
     await page.goto(`${gw.url}/?variant=desk_a`);
     await waitFor("the table", () => page.$('#instruments tbody tr[data-symbol="rb2405.SHFE"]'), 5_000);

@@ -96,7 +96,8 @@ function readUrl() {
   return {
     variant: q.get("variant") || null,
     instrument: q.get("instrument") || null,
-    interval: q.get("interval") === "d" ? "1d" : (q.get("interval") || "1m"),
+    // VnPy's "d" (the gateway answers "1d" as "d", also in bar_update).
+    interval: q.get("interval") === "1d" ? "d" : (q.get("interval") || "1m"),
     span: q.get("span") || "recent",
     cols: parseCols(q.get("cols")),
   };

@@ -31,7 +31,7 @@ export const INTERVAL_SECONDS = {
   "1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400, d: 86400, w: 7 * 86400,
 };
 /** Intervals a span may be shown in, shortest first. */
-const SPAN_INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "w"];
+const SPAN_INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "d", "w"];
 
 /** The interval a `span` is drawn in: the shortest from `interval` up with at most BUCKETS candles. */
 export function spanInterval(interval, span) {
