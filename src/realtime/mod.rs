@@ -16,6 +16,7 @@
 
 pub mod admission;
 mod apply;
+pub mod delta;
 pub mod auth;
 pub mod bars;
 mod budget;
