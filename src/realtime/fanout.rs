@@ -170,7 +170,10 @@ impl Fanout {
             self.each_socket(variant, rooms, slow, |socket, sub| {
                 if sub.batch {
                     let entry = batched.entry(socket.id);
-                    entry.or_insert_with(|| (socket.clone(), Vec::new())).1.push(&p.json);
+                    entry
+                        .or_insert_with(|| (socket.clone(), Vec::new()))
+                        .1
+                        .push(&p.json);
                     Sent::Deferred
                 } else {
                     socket.emit("event_new", &p.json).into()

@@ -16,11 +16,11 @@
 
 pub mod admission;
 mod apply;
-pub mod delta;
 pub mod auth;
 pub mod bars;
 mod budget;
 pub mod consumer;
+pub mod delta;
 pub mod fanout;
 pub mod handlers;
 pub mod history;

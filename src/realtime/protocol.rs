@@ -263,7 +263,10 @@ mod tests {
                 "SYMBOL.EXCHANGE",
             ),
             (json!({"variant": "v", "instance_id": 7}), "instance_id"),
-            (json!({"variant": "v", "batch": "yes"}), "batch: invalid type"),
+            (
+                json!({"variant": "v", "batch": "yes"}),
+                "batch: invalid type",
+            ),
             (json!({"variant": "v", "deltas": 1}), "deltas: invalid type"),
             (
                 json!({"variant": "v", "sinceSeq": 1}),

@@ -14,8 +14,8 @@ use socketioxide::extract::{AckSender, SocketRef};
 
 use super::{
     hub::{Hub, Subscriptions, lock},
-    variant::Subscription,
     protocol::{ProtoError, SubscribeRequest, symbol_room, variant_room},
+    variant::Subscription,
 };
 use crate::{bus::PublishedEvent, store::EventQuery};
 
