@@ -147,6 +147,47 @@ mod tests {
         }
     }
 
+    fn published(version: i64, changed: i64) -> PublishedSnapshot {
+        let book: Map<String, Value> = (0..500)
+            .map(|i| {
+                let price = if i < 5 { 3500 + i + changed } else { 3500 + i };
+                (
+                    format!("SYM{i:03}.SHFE"),
+                    json!({"price": price, "qty": i, "side": "long"}),
+                )
+            })
+            .collect();
+        let doc = json!({"variant": "v", "instance_id": "i", "version": version,
+            "updated_at": format!("2026-11-21T05:4{version}:00.000000Z"), "bar_dt": null,
+            "payload": {"instruments": book}});
+        PublishedSnapshot {
+            variant: "v".into(),
+            instance_id: "i".into(),
+            version,
+            json: serde_json::value::to_raw_value(&doc).expect("json"),
+        }
+    }
+
+    #[test]
+    fn a_500_instrument_book_with_5_changed_is_a_small_delta() {
+        let (old, new) = (published(1, 0), published(2, 1));
+        let delta = snapshot_delta(&old, &new).expect("delta");
+        let (full, small) = (new.json.get().len(), delta.get().len());
+        println!("full snapshot_update {full} bytes, snapshot_delta {small} bytes");
+        assert!(small * 10 <= full, "{small} of {full}");
+        let mut doc: Value = serde_json::from_str(old.json.get()).expect("old");
+        let msg: Value = serde_json::from_str(delta.get()).expect("delta");
+        merge_apply(&mut doc, &msg["patch"]);
+        assert_eq!(
+            doc,
+            serde_json::from_str::<Value>(new.json.get()).expect("new")
+        );
+        // Nothing in common: no delta (it would not be smaller).
+        let mut other = published(3, 0);
+        other.json = serde_json::value::to_raw_value(&json!({"x": 1})).expect("json");
+        assert!(snapshot_delta(&old, &other).is_none());
+    }
+
     #[test]
     fn null_members_fall_back_and_removals_are_nulls() {
         let base = json!({"a": 1, "b": {"c": 2, "d": 3}});
