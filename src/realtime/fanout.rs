@@ -4,6 +4,11 @@
 //! each frame), so a full send buffer is attributed to the right client: that client alone is
 //! cut off. socketioxide's room broadcast reports full buffers without saying which socket.
 //!
+//! Subscriptions with `batch` get one `event_batch` per socket per fan-out step
+//! ([`Fanout::emit_events`]); with `deltas`, a `snapshot_delta` when they hold the previous
+//! version ([`Fanout::emit_snapshot`]). socketioxide 0.18 encodes every `Socket::emit` anew;
+//! only its room broadcast encodes once, and that one cannot say which socket was full.
+//!
 //! Variant messages ([`Fanout::emit_variant`]) are checked once more socket by socket (defence
 //! in depth behind the room names): a socket gets a variant's message only when it follows that
 //! variant and its token, if any, grants it.
