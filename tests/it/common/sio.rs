@@ -129,7 +129,7 @@ impl Sio {
         let stall = mode == Mode::Stall;
         let counts = Arc::new(Counts::default());
         let (c1, c2) = (counts.clone(), counts.clone());
-        let (t7, t8) = (t1.clone(), t2.clone());
+        let (t_batch, t_delta) = (t1.clone(), t2.clone());
         let mut builder = ClientBuilder::new(base);
         if let Some(auth) = auth {
             builder = builder.auth(auth);
@@ -167,7 +167,7 @@ impl Sio {
                 .boxed()
             })
             .on("event_batch", move |p, _| {
-                let tx = t7.clone();
+                let tx = t_batch.clone();
                 c2.event_batch.fetch_add(1, Ordering::SeqCst);
                 async move {
                     let batch = first(p);
@@ -181,7 +181,7 @@ impl Sio {
                 .boxed()
             })
             .on("snapshot_delta", move |p, _| {
-                let tx = t8.clone();
+                let tx = t_delta.clone();
                 async move {
                     let _ = tx.send(Msg::Snapshot(first(p)));
                 }
