@@ -26,6 +26,10 @@ Rules this example follows (and your strategy should too):
    acknowledgement never duplicates an event, as long as the key is rebuilt
    from the same inputs (never from the wall clock at retry time).
 
+The Python package in ``clients/python`` (``pip install "./clients/python[mysql]"``) implements
+the same contract as ``signalgate.Writer`` (throttled snapshots and retries included); its
+``examples/vnpy_strategy.py`` shows it in a VnPy-style strategy. This file keeps the raw SQL.
+
 Usage (the tables must already exist, e.g. created by signalgate's migrations)::
 
     pip install -r examples/requirements.txt

@@ -16,11 +16,16 @@
 #   5. schemathesis against the OpenAPI document of a demo gateway (scripts/schemathesis.sh:
 #      a Python venv under the target dir with the pinned schemathesis, python3-venv from
 #      apt-get if missing; no 5xx, every response as documented);
-#   6. the JS helper's unit tests in web/ (npm ci or npm install, then npm test),
-#      installing nodejs and npm with apt-get if they are missing;
+#   6. the JS helper's package tests in clients/js/ (unit tests, the exports map, an
+#      `npm install` of the package into a scratch project) and the dashboard's unit tests
+#      in web/ (npm ci or npm install, then npm test in each), installing nodejs and npm
+#      with apt-get if they are missing;
 #   7. the dashboard's browser tests (web/e2e/, `npm run e2e`): Debian's chromium and
 #      sqlite3 are installed with apt-get when missing (playwright-core never downloads a
-#      browser), and the gateway binary is built with `cargo build` first.
+#      browser), and the gateway binary is built with `cargo build` first;
+#   8. the Python client's tests (clients/python/run-tests.sh: a venv under the target dir,
+#      `pip install ./clients/python[mysql,postgres,test]`, pytest against the gateway binary
+#      on MariaDB, PostgreSQL and SQLite), after a `cargo build` of the binary.
 #
 # Extra arguments are passed to `cargo test` right after `--all-targets`
 # (cargo arguments such as a test-name filter or `--test NAME`, not libtest
@@ -32,6 +37,7 @@
 #   SIGNALGATE_TEST_SKIP_SCHEMATHESIS=1  skip the schemathesis step.
 #   SIGNALGATE_TEST_SKIP_JS=1      skip the JS helper's tests and the browser tests.
 #   SIGNALGATE_TEST_SKIP_BROWSER=1 skip only the dashboard's browser tests.
+#   SIGNALGATE_TEST_SKIP_PYTHON=1  skip the Python client's tests.
 #   SIGNALGATE_TEST_WAIT_SECS=N    how long to wait for each service (default 60).
 #   SIGNALGATE_TEST_MYSQL_URL, SIGNALGATE_TEST_POSTGRES_URL,
 #   SIGNALGATE_TEST_REDIS_URL      override the service URLs passed to the tests.
@@ -295,47 +301,69 @@ fi
 # ---------------------------------------------------------------------------
 if [[ "${SIGNALGATE_TEST_SKIP_JS:-}" == 1 ]]; then
     section "SIGNALGATE_TEST_SKIP_JS=1: skipping the JS helper's tests"
-    exit 0
-fi
-section "JS helper (web/): npm test"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    info "node or npm missing: installing nodejs and npm"
-    apt-get update
-    apt-get install -y nodejs npm
-fi
-info "node $(node --version), npm $(npm --version)"
-cd "$REPO_ROOT/web"
-if [[ -f package-lock.json ]]; then
-    npm ci --no-audit --no-fund || {
-        info "npm ci failed (lock file out of date?): falling back to npm install"
-        npm install --no-audit --no-fund
-    }
 else
-    info "no web/package-lock.json: npm install"
-    npm install --no-audit --no-fund
+    section "JS helper (clients/js/) and dashboard (web/): npm test"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        info "node or npm missing: installing nodejs and npm"
+        apt-get update
+        apt-get install -y nodejs npm
+    fi
+    info "node $(node --version), npm $(npm --version)"
+    # npm_ci DIR: npm ci (npm install when the lock file is missing or out of date) in DIR.
+    npm_ci() {
+        cd "$1"
+        if [[ -f package-lock.json ]]; then
+            npm ci --no-audit --no-fund || {
+                info "npm ci failed (lock file out of date?): falling back to npm install"
+                npm install --no-audit --no-fund
+            }
+        else
+            info "no $1/package-lock.json: npm install"
+            npm install --no-audit --no-fund
+        fi
+    }
+    npm_ci "$REPO_ROOT/clients/js"
+    npm test
+    npm_ci "$REPO_ROOT/web"
+    npm test
+
+    # -----------------------------------------------------------------------
+    if [[ "${SIGNALGATE_TEST_SKIP_BROWSER:-}" == 1 ]]; then
+        section "SIGNALGATE_TEST_SKIP_BROWSER=1: skipping the dashboard's browser tests"
+    else
+        section "Dashboard (web/e2e/): browser tests in headless Chromium"
+        missing=()
+        [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+        command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+        if ((${#missing[@]} > 0)); then
+            info "installing: ${missing[*]}"
+            apt-get update
+            apt-get install -y "${missing[@]}"
+        fi
+        info "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
+        cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+        if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+            export PATH="$cargo_bin:$PATH"
+        fi
+        # The tests start the real gateway binary; cargo test built it already unless the cargo
+        # steps were skipped. A no-op when it is up to date (the same targets and features as
+        # cargo test).
+        (cd "$REPO_ROOT" && cargo build --workspace --all-targets)
+        SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" npm run e2e
+    fi
 fi
-npm test
 
 # ---------------------------------------------------------------------------
-if [[ "${SIGNALGATE_TEST_SKIP_BROWSER:-}" == 1 ]]; then
-    section "SIGNALGATE_TEST_SKIP_BROWSER=1: skipping the dashboard's browser tests"
-    exit 0
+if [[ "${SIGNALGATE_TEST_SKIP_PYTHON:-}" == 1 ]]; then
+    section "SIGNALGATE_TEST_SKIP_PYTHON=1: skipping the Python client's tests"
+else
+    section "Python client (clients/python/): pytest against the gateway binary"
+    cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+        export PATH="$cargo_bin:$PATH"
+    fi
+    # The tests start the gateway binary; a no-op when cargo test or the browser step built it.
+    (cd "$REPO_ROOT" && cargo build)
+    SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" \
+        bash "$REPO_ROOT/clients/python/run-tests.sh"
 fi
-section "Dashboard (web/e2e/): browser tests in headless Chromium"
-missing=()
-[[ -x /usr/bin/chromium ]] || missing+=(chromium)
-command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
-if ((${#missing[@]} > 0)); then
-    info "installing: ${missing[*]}"
-    apt-get update
-    apt-get install -y "${missing[@]}"
-fi
-info "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
-cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
-    export PATH="$cargo_bin:$PATH"
-fi
-# The tests start the real gateway binary; cargo test built it already unless the cargo steps
-# were skipped. A no-op when it is up to date (the same targets and features as cargo test).
-(cd "$REPO_ROOT" && cargo build --workspace --all-targets)
-SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" npm run e2e

@@ -1,7 +1,8 @@
 //! The dashboard and the JS client helper, embedded in the binary at build time (no npm at
 //! build or run time): `/` is the dashboard (`web/index.html`), the other paths mirror `web/`
-//! (`/app.css`, `/js/*.js`, `/vendor/*`, `/signalgate-client.js`, `/favicon.svg`, also served as
-//! `/favicon.ico`). Each response carries an
+//! (`/app.css`, `/js/*.js`, `/vendor/*`, `/favicon.svg`, also served as `/favicon.ico`), and
+//! `/signalgate-client.js` is the npm package's source, `clients/js/signalgate-client.js`. Each
+//! response carries an
 //! `ETag` (a hash of the embedded bytes) and `Cache-Control: no-cache`, so browsers revalidate
 //! and get `304 Not Modified` until the binary changes.
 
@@ -14,29 +15,39 @@ use axum::{
     routing::get,
 };
 
-/// `(path under web/, content type)`, embedded by `assets!`.
+/// `(path under web/ [in another folder of the repository], content type)`, embedded by
+/// `assets!`.
 macro_rules! assets {
-    ($($path:literal => $ctype:expr),* $(,)?) => {
-        &[$(($path, $ctype, include_bytes!(concat!("../web/", $path)) as &[u8])),*]
+    ($($path:literal $(in $dir:literal)? => $ctype:expr),* $(,)?) => {
+        &[$(($path, $ctype, include_bytes!(concat!("../", assets!(@dir $($dir)?), $path)) as &[u8])),*]
     };
+    (@dir) => { "web/" };
+    (@dir $dir:literal) => { $dir };
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// Every embedded file: path under `web/`, content type, bytes.
+/// Every embedded file: URL path (under `web/` unless `in` names another folder), content type,
+/// bytes.
 const ASSETS: &[(&str, &str, &[u8])] = assets![
     "index.html" => "text/html; charset=utf-8",
     "app.css" => "text/css; charset=utf-8",
-    "signalgate-client.js" => JS,
+    // The npm package's source (clients/js/), so the served helper and the package cannot drift.
+    "signalgate-client.js" in "clients/js/" => JS,
+    "js/alerts.js" => JS,
     "js/app.js" => JS,
     "js/api.js" => JS,
     "js/auth.js" => JS,
     "js/bars.js" => JS,
     "js/chart.js" => JS,
+    "js/columns.js" => JS,
     "js/connection.js" => JS,
     "js/feed.js" => JS,
+    "js/prefs.js" => JS,
+    "js/settings.js" => JS,
     "js/sidebar.js" => JS,
     "js/signin.js" => JS,
+    "js/stale.js" => JS,
     "js/table.js" => JS,
     "js/util.js" => JS,
     "vendor/socket.io.esm.min.js" => JS,

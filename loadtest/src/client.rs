@@ -64,8 +64,10 @@ pub struct ClientStats {
     pub out_of_order: u64,
     /// Frames that looked like events but had no `n`.
     pub unparsed: u64,
-    /// `snapshot_update`s received.
+    /// `snapshot_update`s and `snapshot_delta`s received.
     pub snapshots: u64,
+    /// Bytes of those frames.
+    pub snapshot_bytes: u64,
     /// Last `seq` seen (event or ack), for resuming.
     pub last_seq: Option<u64>,
     /// When (µs since the epoch) the latest new event arrived.
@@ -85,6 +87,7 @@ impl ClientStats {
             out_of_order: 0,
             unparsed: 0,
             snapshots: 0,
+            snapshot_bytes: 0,
             last_seq: None,
             last_new_us: 0,
             error: None,
@@ -142,11 +145,14 @@ pub struct Target {
     pub url: String,
     /// Wire protocol.
     pub proto: Protocol,
+    /// Extra `subscribe` fields (`{"batch": true}`, ...).
+    pub options: serde_json::Value,
 }
 
 /// Connects and subscribes one client (the connect ramp calls this one by one).
 pub async fn connect(target: &Target, variant: &str) -> anyhow::Result<Ws> {
-    Ok(sio::connect(&target.url, target.proto, variant, None)
+    let (url, proto, options) = (&target.url, target.proto, &target.options);
+    Ok(sio::connect_with(url, proto, variant, None, options)
         .await?
         .0)
 }
@@ -180,7 +186,9 @@ pub async fn run(
             if *stop.borrow() {
                 return st;
             }
-            match sio::connect(&target.url, target.proto, &name, st.last_seq).await {
+            let since = st.last_seq;
+            let (url, proto, options) = (&target.url, target.proto, &target.options);
+            match sio::connect_with(url, proto, &name, since, options).await {
                 Ok((new_ws, ack)) => {
                     ws = new_ws;
                     for e in &ack.events {
@@ -219,7 +227,16 @@ async fn read(
         };
         match sio::classify(target.proto, text.as_str()) {
             Push::Event(t) => st.on_event(t, ledger, totals),
-            Push::Snapshot => st.snapshots += 1,
+            Push::Batch(t) => match sio::batch_events(t) {
+                Ok(events) => events
+                    .iter()
+                    .for_each(|e| st.on_event(e.get(), ledger, totals)),
+                Err(_) => st.unparsed += 1,
+            },
+            Push::Snapshot => {
+                st.snapshots += 1;
+                st.snapshot_bytes += text.len() as u64;
+            }
             Push::Ping => {
                 if let Err(e) = ws.send(Message::text("3")).await {
                     return format!("pong failed: {e}");

@@ -31,7 +31,9 @@ pub enum Protocol {
 pub enum Push<'a> {
     /// An event; the text is the whole frame.
     Event(&'a str),
-    /// A snapshot update.
+    /// An `event_batch`; the text is the whole frame (see [`batch_events`]).
+    Batch(&'a str),
+    /// A snapshot update or delta.
     Snapshot,
     /// An Engine.IO ping (answer with a pong).
     Ping,
@@ -56,7 +58,11 @@ pub fn classify(proto: Protocol, text: &str) -> Push<'_> {
                 Push::Ping
             } else if text.starts_with(r#"42["event_new""#) {
                 Push::Event(text)
-            } else if text.starts_with(r#"42["snapshot_update""#) {
+            } else if text.starts_with(r#"42["event_batch""#) {
+                Push::Batch(text)
+            } else if text.starts_with(r#"42["snapshot_update""#)
+                || text.starts_with(r#"42["snapshot_delta""#)
+            {
                 Push::Snapshot
             } else if text.starts_with("41") || text == "1" {
                 Push::Closed
@@ -65,6 +71,17 @@ pub fn classify(proto: Protocol, text: &str) -> Push<'_> {
             }
         }
     }
+}
+
+/// The events of an `event_batch` frame, as JSON text each.
+pub fn batch_events(frame: &str) -> anyhow::Result<Vec<Box<serde_json::value::RawValue>>> {
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        events: Vec<Box<serde_json::value::RawValue>>,
+    }
+    let (_, batch): (String, Batch) =
+        serde_json::from_str(frame.get(2..).unwrap_or_default()).context("event_batch frame")?;
+    Ok(batch.events)
 }
 
 /// The first unsigned integer after `"name":` (whitespace allowed: PostgreSQL's JSONB re-renders
@@ -140,6 +157,17 @@ pub async fn connect(
     variant: &str,
     since_seq: Option<u64>,
 ) -> anyhow::Result<(Ws, Ack)> {
+    connect_with(base, proto, variant, since_seq, &Value::Null).await
+}
+
+/// [`connect`] with extra `subscribe` fields (`options`, an object; others are ignored).
+pub async fn connect_with(
+    base: &str,
+    proto: Protocol,
+    variant: &str,
+    since_seq: Option<u64>,
+    options: &Value,
+) -> anyhow::Result<(Ws, Ack)> {
     let (mut ws, _) = connect_async(ws_url(base, proto, variant))
         .await
         .with_context(|| format!("websocket connect to {base}"))?;
@@ -156,6 +184,11 @@ pub async fn connect(
     let mut req = serde_json::json!({ "variant": variant });
     if let Some(s) = since_seq {
         req["since_seq"] = s.into();
+    }
+    if let Some(o) = options.as_object() {
+        for (k, v) in o {
+            req[k] = v.clone();
+        }
     }
     ws.send(Message::text(format!(r#"421["subscribe",{req}]"#)))
         .await?;
@@ -209,6 +242,13 @@ mod tests {
             Push::Event(_)
         ));
         assert_eq!(classify(p, r#"42["snapshot_update",{}]"#), Push::Snapshot);
+        assert_eq!(classify(p, r#"42["snapshot_delta",{}]"#), Push::Snapshot);
+        let batch =
+            r#"42["event_batch",{"variant":"v","events":[{"seq":1,"payload":{"n":3}},{"seq":2}]}]"#;
+        assert_eq!(classify(p, batch), Push::Batch(batch));
+        let events = batch_events(batch).expect("batch");
+        assert_eq!(events.len(), 2);
+        assert_eq!(field(events[0].get(), "n"), Some(3));
         assert_eq!(classify(p, "41"), Push::Closed);
         assert_eq!(classify(p, r#"432[{"ok":true}]"#), Push::Other);
     }

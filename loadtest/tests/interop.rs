@@ -113,6 +113,8 @@ async fn lean_client_sees_what_the_official_client_sees() {
         seconds: EVENTS as f64 / 200.0,
         hold_ms: 3,
         snapshot_every: 10,
+        snapshot_instruments: 0,
+        snapshot_changed: 0,
         burst_every_s: 0.0,
         burst_events: 0,
     };

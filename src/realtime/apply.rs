@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     fanout::Fanout,
     hub::{Hub, Subscriptions, lock},
-    protocol::{symbol_room, variant_room},
+    protocol::variant_room,
 };
 use crate::{
     bus::{EventBatch, PublishedEvent, PublishedSnapshot, StreamReset},
@@ -57,11 +57,11 @@ impl Hub {
         fanout.cut_off(slow);
     }
 
-    /// Applies a snapshot change: caches it and pushes `snapshot_update` to the variant's rooms.
+    /// Applies a snapshot change: caches it and pushes `snapshot_update` (or `snapshot_delta`) to the variant's rooms.
     pub fn apply_snapshot(&self, snap: Arc<PublishedSnapshot>, fanout: &Fanout) {
         let st = self.variant(&snap.variant);
         let st = lock(&st);
-        {
+        let old = {
             let mut entry = self.snapshots.entry(snap.variant.clone()).or_default();
             if entry
                 .get(&snap.instance_id)
@@ -69,19 +69,19 @@ impl Hub {
             {
                 return; // already applied (duplicate delivery)
             }
-            entry.insert(snap.instance_id.clone(), snap.clone());
-        }
+            entry.insert(snap.instance_id.clone(), snap.clone())
+        };
         self.overview.snapshot(&snap);
         let mut rooms: Vec<String> = st.symbol_rooms.keys().cloned().collect();
         rooms.push(variant_room(&snap.variant));
-        let slow = fanout.emit_variant(&snap.variant, rooms, "snapshot_update", &snap.json);
+        let slow = fanout.emit_snapshot(rooms, &snap, old.as_deref());
         metrics::counter!("signalgate_snapshots_emitted_total", "variant" => crate::metrics::variant_label(&snap.variant)).increment(1);
         drop(st);
         self.cut_off(slow, fanout);
     }
 
     /// Applies a batch of events: fills any gap from the database, appends to the history and
-    /// pushes `event_new` to the rooms, in seq order, each event once. Returns without applying
+    /// pushes `event_new` (or `event_batch`) to the rooms, in seq order, each event once. Returns without applying
     /// the batch if `cancel` fires while a gap is being refilled (shutdown).
     pub async fn apply_events(
         &self,
@@ -118,13 +118,7 @@ impl Hub {
         let label = crate::metrics::variant_label(&batch.variant);
         metrics::counter!("signalgate_events_emitted_total", "variant" => label)
             .increment(fresh.len() as u64);
-        for p in fresh {
-            let rooms = vec![
-                variant_room(&batch.variant),
-                symbol_room(&batch.variant, &p.vt_symbol),
-            ];
-            fanout.emit_variant_into(&batch.variant, rooms, "event_new", &p.json, &mut slow);
-        }
+        fanout.emit_events(&batch.variant, &fresh, &mut slow);
         drop(st);
         self.enforce_history_budget();
         self.cut_off(slow, fanout);

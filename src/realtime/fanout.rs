@@ -4,11 +4,17 @@
 //! each frame), so a full send buffer is attributed to the right client: that client alone is
 //! cut off. socketioxide's room broadcast reports full buffers without saying which socket.
 //!
+//! Subscriptions with `batch` get one `event_batch` per socket per fan-out step
+//! ([`Fanout::emit_events`]); with `deltas`, a `snapshot_delta` when they hold the previous
+//! version ([`Fanout::emit_snapshot`]). socketioxide 0.18 encodes every `Socket::emit` anew;
+//! only its room broadcast encodes once, and that one cannot say which socket was full.
+//!
 //! Variant messages ([`Fanout::emit_variant`]) are checked once more socket by socket (defence
 //! in depth behind the room names): a socket gets a variant's message only when it follows that
 //! variant and its token, if any, grants it.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -16,15 +22,29 @@ use std::{
     time::Duration,
 };
 
+use serde::Serialize;
 use serde_json::value::RawValue;
-use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef};
+use socketioxide::{SendError, SocketError, SocketIo, extract::SocketRef, socket::Sid};
 
-use super::hub::Subscriptions;
-use crate::{auth::Grants, lifecycle::Supervisor};
+use super::{
+    delta::snapshot_delta,
+    hub::Subscriptions,
+    protocol::{symbol_room, variant_room},
+    variant::Subscription,
+};
+use crate::{
+    auth::Grants,
+    bus::{PublishedEvent, PublishedSnapshot},
+    lifecycle::Supervisor,
+};
 
 /// How often a cut-off client's disconnect packet is retried, and how many times (one minute).
 const DISCONNECT_RETRY: Duration = Duration::from_millis(200);
 const DISCONNECT_ATTEMPTS: u32 = 300;
+/// Most events in one `event_batch` packet.
+pub const BATCH_MAX_EVENTS: usize = 500;
+/// Most bytes of event JSON in one `event_batch` packet (unless one event alone is larger).
+pub const BATCH_MAX_BYTES: usize = 256 * 1024;
 
 /// Queues messages on the sockets of rooms and cuts off clients that fall behind.
 #[derive(Debug)]
@@ -34,18 +54,70 @@ pub struct Fanout {
     slow_disconnects: AtomicU64,
 }
 
-/// Whether `socket` follows `variant` and its token (if authentication is on) grants it. The
-/// caller holds the variant's lock, under which subscriptions change, so this is exact.
-fn may_receive(socket: &SocketRef, variant: &str) -> bool {
+/// Whether `socket` follows `variant` and its token (if authentication is on) grants it; if so,
+/// runs `f` on its subscription. The caller holds the variant's lock, under which subscriptions
+/// change, so this is exact.
+fn with_subscription<R>(
+    socket: &SocketRef,
+    variant: &str,
+    f: impl FnOnce(&mut Subscription) -> R,
+) -> Option<R> {
     let granted = socket
         .extensions
         .get::<Arc<Grants>>()
         .is_none_or(|g| g.allows(variant));
-    granted
-        && socket
-            .extensions
-            .get::<Subscriptions>()
-            .is_some_and(|s| s.lock().contains_key(variant))
+    if !granted {
+        return None;
+    }
+    let subs = socket.extensions.get::<Subscriptions>()?;
+    let mut subs = subs.lock();
+    subs.get_mut(variant).map(f)
+}
+
+/// What happened to one socket's packet.
+enum Sent {
+    /// Queued.
+    Delivered,
+    /// Nothing queued yet (kept for this step's `event_batch`).
+    Deferred,
+    /// Not queued: the socket's buffer is full or it is gone.
+    Failed(SendError),
+}
+
+impl From<Result<(), SendError>> for Sent {
+    fn from(r: Result<(), SendError>) -> Self {
+        r.map_or_else(Sent::Failed, |()| Sent::Delivered)
+    }
+}
+
+/// The `event_batch` payload.
+#[derive(Serialize)]
+struct EventBatchMsg<'a> {
+    variant: &'a str,
+    events: &'a [&'a RawValue],
+}
+
+/// Splits one socket's events of a step into `event_batch`es of at most [`BATCH_MAX_EVENTS`]
+/// events and about [`BATCH_MAX_BYTES`] bytes (a single larger event travels alone).
+fn batches<'a>(events: &'a [&'a RawValue]) -> impl Iterator<Item = &'a [&'a RawValue]> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut n = 0;
+        while n < rest.len() && n < BATCH_MAX_EVENTS {
+            bytes += rest[n].get().len() + 1;
+            if n > 0 && bytes > BATCH_MAX_BYTES {
+                break;
+            }
+            n += 1;
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
 }
 
 impl Fanout {
@@ -86,19 +158,78 @@ impl Fanout {
         slow
     }
 
-    /// Like [`Fanout::emit_variant`] for one message of a sequence: sockets already in `slow`
-    /// (found full earlier in the sequence) are skipped, so a client that missed a message never
-    /// gets a later one before it is cut off (it would otherwise resume after the gap); newly
-    /// full sockets are added to `slow`.
-    pub fn emit_variant_into(
+    /// Pushes one fan-out step's events of `variant` (in seq order) to the variant's room and
+    /// each event's symbol room: `event_new` per event, or one `event_batch` per socket for
+    /// sockets that asked for `batch`. Sockets already in `slow` (found full earlier) are skipped,
+    /// so a client that missed a message never gets a later one before it is cut off (it would
+    /// otherwise resume after the gap); newly full sockets are added to `slow`.
+    pub fn emit_events(
         &self,
         variant: &str,
-        rooms: Vec<String>,
-        event: &str,
-        json: &RawValue,
+        events: &[Arc<PublishedEvent>],
         slow: &mut Vec<SocketRef>,
     ) {
-        self.emit_checked(Some(variant), rooms, event, json, slow);
+        let mut batched: HashMap<Sid, (SocketRef, Vec<&RawValue>)> = HashMap::new();
+        for p in events {
+            let rooms = vec![variant_room(variant), symbol_room(variant, &p.vt_symbol)];
+            self.each_socket(variant, rooms, slow, |socket, sub| {
+                if sub.batch {
+                    let entry = batched.entry(socket.id);
+                    entry
+                        .or_insert_with(|| (socket.clone(), Vec::new()))
+                        .1
+                        .push(&p.json);
+                    Sent::Deferred
+                } else {
+                    socket.emit("event_new", &p.json).into()
+                }
+            });
+        }
+        let mut delivered = 0u64;
+        for (socket, list) in batched.into_values() {
+            for events in batches(&list) {
+                match socket.emit("event_batch", &EventBatchMsg { variant, events }) {
+                    Ok(()) => delivered += events.len() as u64,
+                    Err(err) => {
+                        if is_full(&err) {
+                            slow.push(socket);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
+    }
+
+    /// Pushes a snapshot change of `snap.variant` to `rooms`: `snapshot_update`, or to sockets
+    /// with `deltas` that hold `old`'s version a `snapshot_delta` from `old` (computed once, on
+    /// first use). Returns the sockets whose buffer is full.
+    pub fn emit_snapshot(
+        &self,
+        rooms: Vec<String>,
+        snap: &PublishedSnapshot,
+        old: Option<&PublishedSnapshot>,
+    ) -> Vec<SocketRef> {
+        let mut slow = Vec::new();
+        let mut delta: Option<Option<Box<RawValue>>> = None;
+        self.each_socket(&snap.variant, rooms, &mut slow, |socket, sub| {
+            let Some(held) = sub.held.as_mut() else {
+                return socket.emit("snapshot_update", &snap.json).into();
+            };
+            let sent = match old.filter(|o| held.get(&snap.instance_id) == Some(&o.version)) {
+                Some(old) => match delta.get_or_insert_with(|| snapshot_delta(old, snap)) {
+                    Some(d) => socket.emit("snapshot_delta", d),
+                    None => socket.emit("snapshot_update", &snap.json),
+                },
+                None => socket.emit("snapshot_update", &snap.json),
+            };
+            if sent.is_ok() {
+                held.insert(snap.instance_id.clone(), snap.version);
+            }
+            sent.into()
+        });
+        slow
     }
 
     fn emit_checked(
@@ -109,6 +240,42 @@ impl Fanout {
         json: &RawValue,
         slow: &mut Vec<SocketRef>,
     ) {
+        let send = |socket: &SocketRef| Sent::from(socket.emit(event, json));
+        match variant {
+            Some(v) => self.each_socket(v, rooms, slow, |socket, _| send(socket)),
+            None => self.each(rooms, slow, send),
+        }
+    }
+
+    /// Runs `send` on every socket of `rooms` that follows `variant` and is granted it (with its
+    /// subscription), except those in `slow`; sockets found full are added to `slow`.
+    fn each_socket(
+        &self,
+        variant: &str,
+        rooms: Vec<String>,
+        slow: &mut Vec<SocketRef>,
+        mut send: impl FnMut(&SocketRef, &mut Subscription) -> Sent,
+    ) {
+        self.each(rooms, slow, |socket| {
+            match with_subscription(socket, variant, |sub| send(socket, sub)) {
+                Some(sent) => sent,
+                None => {
+                    // Unreachable while room names are unambiguous; never deliver it regardless.
+                    tracing::error!(sid = %socket.id, %variant, "withheld a message from a socket that does not follow or is not granted its variant");
+                    Sent::Deferred
+                }
+            }
+        });
+    }
+
+    /// Runs `send` on every socket of `rooms` (each once) except those in `slow`; sockets
+    /// found full are added to `slow`.
+    fn each(
+        &self,
+        rooms: Vec<String>,
+        slow: &mut Vec<SocketRef>,
+        mut send: impl FnMut(&SocketRef) -> Sent,
+    ) {
         // `io.to` panics once the namespace is gone (after `io.close()` at shutdown).
         let Some(ns) = self.io.of("/") else {
             return;
@@ -118,17 +285,11 @@ impl Fanout {
             if slow.iter().any(|s| s.id == socket.id) {
                 continue;
             }
-            if let Some(variant) = variant
-                && !may_receive(&socket, variant)
-            {
-                // Unreachable while room names are unambiguous; never deliver it regardless.
-                tracing::error!(sid = %socket.id, %variant, event, "withheld a message from a socket that does not follow or is not granted its variant");
-                continue;
-            }
-            match socket.emit(event, json) {
-                Ok(()) => delivered += 1,
-                Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket),
-                Err(_) => {}
+            match send(&socket) {
+                Sent::Delivered => delivered += 1,
+                Sent::Deferred => {}
+                Sent::Failed(err) if is_full(&err) => slow.push(socket),
+                Sent::Failed(_) => {}
             }
         }
         metrics::counter!("signalgate_messages_delivered_total").increment(delivered);
@@ -200,4 +361,9 @@ impl Fanout {
                 });
         }
     }
+}
+
+/// Whether a send failed because the socket's buffer is full (a slow client).
+fn is_full(err: &SendError) -> bool {
+    matches!(err, SendError::Socket(SocketError::InternalChannelFull))
 }

@@ -244,10 +244,10 @@ impl Hub {
     /// and unused variants are forgotten.
     pub fn detach(&self, subs: &Subscriptions) {
         let all = std::mem::take(&mut *subs.lock());
-        for (variant, rooms) in all {
+        for (variant, sub) in all {
             if let Some(st_arc) = self.existing(&variant) {
                 let mut st = lock(&st_arc);
-                st.leave(&rooms);
+                st.leave(&sub.rooms);
                 self.forget_if_unused(&variant, &st);
             }
         }

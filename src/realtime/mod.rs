@@ -21,6 +21,7 @@ pub mod auth;
 pub mod bars;
 mod budget;
 pub mod consumer;
+pub mod delta;
 pub mod fanout;
 pub mod handlers;
 pub mod history;

@@ -1,11 +1,13 @@
 //! The Socket.IO wire contract: typed requests with precise errors, and ack shapes.
 //!
-//! client → `subscribe` `{variant, instance_id?, vt_symbols?: [..], since_seq?}` (ack)
+//! client → `subscribe` `{variant, instance_id?, vt_symbols?: [..], since_seq?, epoch?, batch?,
+//! deltas?}` (ack)
 //! client → `unsubscribe` `{variant}` (ack)
 //! client → `subscribe_bars` / `unsubscribe_bars` `{vt_symbol, interval}` (ack)
 //! client → `subscribe_overview` / `unsubscribe_overview` `{}` (ack)
 //! server → `snapshot_update` Snapshot, `event_new` Event, `bar_update` `{vt_symbol, interval, bar}`,
-//! `overview_update` `{variants}`
+//! `event_batch` `{variant, events}` (`batch: true`), `snapshot_delta` `{variant, instance_id,
+//! version, base_version, patch}` (`deltas: true`), `overview_update` `{variants}`
 //!
 //! Requests are serde structs with `deny_unknown_fields`; [`parse`] runs them through
 //! `serde_path_to_error`, so every message names the offending field (`since_seq: invalid
@@ -67,6 +69,17 @@ pub struct SubscribeRequest {
     /// the current one, the ack says `reset: true` and replays nothing.
     #[serde(default, deserialize_with = "epoch")]
     pub epoch: Option<String>,
+    /// Receive each fan-out step's events as one `event_batch` instead of `event_new`s.
+    #[serde(default, deserialize_with = "flag")]
+    pub batch: bool,
+    /// Receive snapshot changes as `snapshot_delta` merge patches against the held version.
+    #[serde(default, deserialize_with = "flag")]
+    pub deltas: bool,
+}
+
+/// An optional boolean option (absent or null = false).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// Longest accepted `epoch` (they are short tokens).
@@ -234,6 +247,9 @@ mod tests {
         assert_eq!(r.since_seq, Some(5));
         let r = sub(json!({"variant":"v1","vt_symbols":null,"instance_id":null})).expect("nulls");
         assert!(r.vt_symbols.is_empty() && r.instance_id.is_none());
+        assert!(!r.batch && !r.deltas);
+        let r = sub(json!({"variant":"v1","batch":true,"deltas":true})).expect("options");
+        assert!(r.batch && r.deltas);
     }
 
     #[test]
@@ -253,6 +269,11 @@ mod tests {
                 "SYMBOL.EXCHANGE",
             ),
             (json!({"variant": "v", "instance_id": 7}), "instance_id"),
+            (
+                json!({"variant": "v", "batch": "yes"}),
+                "batch: invalid type",
+            ),
+            (json!({"variant": "v", "deltas": 1}), "deltas: invalid type"),
             (
                 json!({"variant": "v", "sinceSeq": 1}),
                 "unknown field 'sinceSeq'",

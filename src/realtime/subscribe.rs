@@ -15,6 +15,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use super::{
     hub::{Hub, Subscriptions, lock},
     protocol::{ProtoError, SubscribeRequest, symbol_room, variant_room},
+    variant::Subscription,
 };
 use crate::{bus::PublishedEvent, store::EventQuery};
 
@@ -198,12 +199,24 @@ impl Hub {
             // Still under the variant lock: no live event can slip between ack and join.
             let mut subs = subs.lock();
             if let Some(old) = subs.remove(variant) {
-                st.leave(&old);
-                socket.leave(old);
+                st.leave(&old.rooms);
+                socket.leave(old.rooms);
             }
             st.join(&rooms, !req.vt_symbols.is_empty());
             socket.join(rooms.clone());
-            subs.insert(variant.to_owned(), rooms);
+            // With deltas, the client now holds exactly the ack's snapshots.
+            let held = req.deltas.then(|| {
+                snapshots
+                    .iter()
+                    .map(|s| (s.instance_id.clone(), s.version))
+                    .collect()
+            });
+            let sub = Subscription {
+                rooms,
+                batch: req.batch,
+                held,
+            };
+            subs.insert(variant.to_owned(), sub);
             return Ok(());
         }
         self.forget_if_unused(variant, &lock(&st_arc));
@@ -218,9 +231,9 @@ impl Hub {
             return;
         };
         let mut st = lock(&st_arc);
-        if let Some(rooms) = subs.lock().remove(variant) {
-            st.leave(&rooms);
-            socket.leave(rooms);
+        if let Some(sub) = subs.lock().remove(variant) {
+            st.leave(&sub.rooms);
+            socket.leave(sub.rooms);
         }
         self.forget_if_unused(variant, &st);
         drop(st);

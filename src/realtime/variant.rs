@@ -8,13 +8,25 @@ use std::{
 
 use super::{budget::HistoryBudget, history::History};
 
-/// What one socket is subscribed to: variant → rooms joined. Kept in the socket's extensions.
+/// One socket's subscription to one variant: the rooms it joined and its delivery options.
 #[derive(Debug, Clone, Default)]
-pub struct Subscriptions(Arc<Mutex<BTreeMap<String, Vec<String>>>>);
+pub(super) struct Subscription {
+    /// Rooms joined.
+    pub rooms: Vec<String>,
+    /// `batch: true`: events come as one `event_batch` per fan-out step.
+    pub batch: bool,
+    /// `deltas: true`: instance → the snapshot version the client holds (what it was last
+    /// sent); a change whose base is that version goes out as a `snapshot_delta`.
+    pub held: Option<HashMap<String, i64>>,
+}
+
+/// What one socket is subscribed to: variant → subscription. Kept in the socket's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Subscriptions(Arc<Mutex<BTreeMap<String, Subscription>>>);
 
 impl Subscriptions {
     /// The map, locked.
-    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<String>>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Subscription>> {
         lock(&self.0)
     }
 

@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod critical_tasks;
 mod db_down;
+mod delivery;
 mod gap_fill;
 mod group;
 mod hardening;

@@ -1,4 +1,4 @@
-// The JS helper (signalgate-client.js, in Node, no browser) against a real gateway with token
+// The JS helper (clients/js/signalgate-client.js, in Node, no browser) against a real gateway with token
 // authentication (`--jwt-secret`) and a small `--resume-cap`, so a resume gap must be filled
 // over REST: the gap fill sends the socket's token, every event arrives exactly once and in
 // order, and a failed gap fill (a real 401 from the gateway) never moves the position past the
@@ -7,7 +7,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { io } from "socket.io-client";
-import { SignalgateClient } from "../signalgate-client.js";
+import { SignalgateClient } from "../../clients/js/signalgate-client.js";
 import { freePort, mintToken, quote, sql, sqlTime, startGateway, tempDir, waitFor } from "./harness.mjs";
 
 const SECRET = "e2e-client-gap-secret-0123456789";
@@ -77,7 +77,7 @@ describe("the JS helper fills resume gaps over REST with the socket's token", ()
     const variant = "gap_resume";
     writeSnapshot(db, variant);
     writeEvents(db, variant, 1, "first");
-    const client = new SignalgateClient(gw.url, { socketOptions: { auth: { token }, transports: ["websocket"] } });
+    const client = new SignalgateClient(gw.url, { io, socketOptions: { auth: { token }, transports: ["websocket"] } });
     clients.push(client);
     const rec = recorder(client, variant);
     await client.subscribe(variant, { ...rec.opts, sinceSeq: 0 }); // replays the first event
@@ -110,7 +110,7 @@ describe("the JS helper fills resume gaps over REST with the socket's token", ()
       return fetch(url, { ...init, headers });
     };
     const client = new SignalgateClient(gw.url, {
-      fetch: restFetch, reconnectDelayMs: 50, socketOptions: { auth: (cb) => cb({ token }), transports: ["websocket"] },
+      io, fetch: restFetch, reconnectDelayMs: 50, socketOptions: { auth: (cb) => cb({ token }), transports: ["websocket"] },
     });
     clients.push(client);
     const rec = recorder(client, variant);

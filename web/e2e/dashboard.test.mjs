@@ -229,10 +229,13 @@ describe("dashboard (UTC bars)", () => {
     const beforeStop = rowsOf();
     await gw.stop();
     await waitFor("reconnecting", async () => ["reconnecting", "offline"].includes(await connState(page)), 5_000);
+    // The frozen values are dimmed, not only the badge.
+    assert.ok(Number(await page.$eval("#view", (n) => getComputedStyle(n).opacity)) < 1, "the view is dimmed while reconnecting");
     // The demo keeps writing while the gateway is down (its events wait with seq NULL).
     await waitFor("events written during the outage", () => rowsOf() > beforeStop, 15_000, 100);
     gw = await startGateway(db, port);
     await waitFor("resumed", async () => (await connState(page)) === "resumed", 15_000, 20);
+    assert.equal(await page.$eval("#view", (n) => getComputedStyle(n).opacity), "1", "not dimmed once resumed");
     // The restarted gateway numbers what was written while it was down.
     await waitFor("the outage's events numbered", () =>
       sql(db, "SELECT COUNT(*) AS n FROM monitor_signal_event WHERE variant = 'breakout_v3' AND seq IS NULL")[0].n === 0, 10_000, 50);

@@ -37,6 +37,12 @@ export const variants = () => get("api/variants").then((b) => b.variants ?? []);
 export const snapshots = (variant) =>
   get(`api/snapshot/${encodeURIComponent(variant)}`).then((b) => b.snapshots ?? []);
 
+/** The overview of every variant: `{variants: [summary, ...]}` (404 on an older gateway). */
+export const overview = () => get("api/overview", {}, { quiet: false });
+
+/** The gateway's settings for the page: `{bars_timezone, overview_interval_ms}`. */
+export const config = () => get("api/config");
+
 /** One page of events, ascending seq. */
 export const events = (variant, params) => get(`api/events/${encodeURIComponent(variant)}`, params);
 

@@ -1,8 +1,12 @@
 /**
  * app.js: the dashboard's entry point. It keeps the selection (variant, instrument, interval,
- * span) in the URL, subscribes to every variant through the realtime helper (snapshots feed the
- * sidebar; events of the selected variant feed the table, the feed and the chart), follows the
- * chart's bar series (bars.js), and wires the views together. Plain ES modules, no build step; dependencies are vendored in ../vendor.
+ * span, columns) in the URL. The sidebar follows the gateway's overview of every variant
+ * (`GET /api/overview` for the first paint, then `subscribe_overview` / `overview_update`); only
+ * the selected variant is subscribed through the realtime helper (its snapshots and events feed
+ * the table, the feed, the chart and the alerts). Against a gateway without the overview (404),
+ * every variant is subscribed as before, up to MAX_LIVE_VARIANTS. It follows the chart's bar
+ * series (bars.js) and wires the views together. Plain ES modules, no build step; dependencies
+ * are vendored in ../vendor.
  *
  * A gateway with authentication (401 on REST, an auth refusal on the Socket.IO handshake, or
  * `auth_expired`) gets the token entry (signin.js) instead of the dashboard; the token is kept
@@ -16,9 +20,13 @@ import { BarFeed } from "./bars.js";
 import { CandleChart } from "./chart.js";
 import { ConnectionStatus } from "./connection.js";
 import { Feed } from "./feed.js";
-import { Sidebar } from "./sidebar.js";
+import { Sidebar, staleness } from "./sidebar.js";
 import { TokenEntry } from "./signin.js";
 import { InstrumentsView } from "./table.js";
+import { AlertCenter } from "./alerts.js";
+import { ColumnPicker, DEFAULT_COLUMNS, availableFields, parseCols, storedCols } from "./columns.js";
+import { Settings } from "./settings.js";
+import * as prefs from "./prefs.js";
 import { el, instrumentsOf } from "./util.js";
 
 /** How often the variant list is re-read, to pick up new strategies. */
@@ -31,13 +39,17 @@ const MAX_LIVE_VARIANTS = 32;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  variants: new Map(), // name -> {variant, instances, updated_at, snapshots: Map(instance -> snapshot)}
-  order: [], // variant names as /api/variants lists them
+  // name -> {variant, instances, updated_at, snapshots: Map(instance -> snapshot), and with the
+  // overview: bar_interval, bar_window, lights, last_seq, last_event}
+  variants: new Map(),
+  order: [], // variant names, sorted
   subs: new Map(), // name -> Promise of the first ack
+  overview: null, // true: the gateway serves the overview; false: it does not (404); null: unknown yet
   variant: null,
   instrument: null,
   interval: "1m",
   span: "recent",
+  cols: null, // the URL's columns (null: the variant's stored ones, else the defaults)
   started: false, // the variant list was read once (main's loop is done)
   tokenEntered: null, // Promise resolved when the token entry accepted a token
 };
@@ -49,28 +61,50 @@ const client = new SignalgateClient(location.origin, {
   socketOptions: { auth: (cb) => cb(auth.handshake()) },
 });
 const conn = new ConnectionStatus($("conn"), $("conn-text"));
-const sidebar = new Sidebar($("variants"), (v) => select({ variant: v, instrument: null }, true));
+const openVariant = (v) => select({ variant: v, instrument: null, cols: null }, true);
+const sidebar = new Sidebar(
+  { list: $("variants"), search: $("variant-search"), filter: $("variant-filter"), count: $("variant-count") }, openVariant);
 const view = new InstrumentsView($("instances"), $("instruments"), (s) => select({ instrument: s }));
 const feed = new Feed($("feed"), $("feed-type"), $("feed-symbol"), pickEvent);
 const chart = new CandleChart($("chart"), $("chart-note"));
 const barFeed = new BarFeed(client.socket, (bar) => chart.applyBar(bar));
+const alerts = new AlertCenter(
+  { panel: $("alerts"), list: $("alert-list"), settings: $("alert-settings"), header: $("alarm") }, openVariant);
+alerts.onStaleSetting = () => { renderVariant(); tick(); };
+const picker = new ColumnPicker($("col-picker"), (cols) => {
+  prefs.save(`cols.${state.variant}`, JSON.stringify(cols) === JSON.stringify(DEFAULT_COLUMNS) ? null : cols);
+  state.cols = null;
+  writeUrl(false);
+  renderVariant();
+});
+const settings = new Settings({ zone: $("tz-select"), updown: $("updown-select"), zoneLabels: () => document.querySelectorAll("[data-zone]") }, () => {
+  view.redraw();
+  feed.redraw();
+  chart.restyle();
+  alerts.redraw();
+});
 const signin = new TokenEntry(
   { section: $("signin"), form: $("signin-form"), input: $("token-input"), error: $("signin-error") },
   (token) => api.get("api/variants", {}, { token, quiet: true }),
 );
 
 /** For tests and debugging from the console. */
-window.signalgate = { client, chart, state, conn, barFeed };
+window.signalgate = { client, chart, state, conn, barFeed, alerts, sidebar, settings };
 
 function readUrl() {
   const q = new URLSearchParams(location.search);
   return {
     variant: q.get("variant") || null,
     instrument: q.get("instrument") || null,
-    interval: q.get("interval") || "1m",
+    // VnPy's "d" (the gateway answers "1d" as "d", also in bar_update).
+    interval: q.get("interval") === "1d" ? "d" : (q.get("interval") || "1m"),
     span: q.get("span") || "recent",
+    cols: parseCols(q.get("cols")),
   };
 }
+
+/** The columns shown for the selected variant: the URL's, else the stored ones, else the defaults. */
+const columns = () => state.cols ?? storedCols(state.variant) ?? DEFAULT_COLUMNS;
 
 function writeUrl(push) {
   const q = new URLSearchParams();
@@ -78,6 +112,8 @@ function writeUrl(push) {
   if (state.instrument) q.set("instrument", state.instrument);
   if (state.interval !== "1m") q.set("interval", state.interval);
   if (state.span !== "recent") q.set("span", state.span);
+  const cols = columns();
+  if (state.variant && JSON.stringify(cols) !== JSON.stringify(DEFAULT_COLUMNS)) q.set("cols", cols.join(","));
   const url = `${location.pathname}?${q}`;
   if (url !== `${location.pathname}${location.search}`) history[push ? "pushState" : "replaceState"](null, "", url);
 }
@@ -92,7 +128,7 @@ function variantsList() {
   return state.order.map((n) => state.variants.get(n));
 }
 
-/** Reads /api/variants, subscribes to new ones and redraws the sidebar. */
+/** Reads /api/variants (a gateway without the overview), subscribes to new ones and redraws the sidebar. */
 async function refreshVariants() {
   if (signin.active) return false;
   let list;
@@ -113,6 +149,87 @@ async function refreshVariants() {
   sidebar.render(variantsList(), state.variant);
   if ($("view").hidden) openFirstView();
   return true;
+}
+
+/**
+ * The first paint from `GET /api/overview`: true when it answered (the overview is then followed
+ * live), false on an error (retried), and `null` when the gateway has no overview (404).
+ */
+async function loadOverview() {
+  if (signin.active) return false;
+  try {
+    applyOverview((await api.overview()).variants ?? [], true);
+  } catch (err) {
+    if (err.status === 404) return null;
+    if (err.status === 401) return false;
+    if (state.order.length === 0) message(`The gateway's overview could not be read: ${err.message}. Retrying…`);
+    return false;
+  }
+  state.overview = true;
+  if (client.socket.connected) followOverview();
+  if ($("view").hidden) openFirstView();
+  return true;
+}
+
+/** `subscribe_overview` (again after every reconnect): its ack has every summary. */
+function followOverview() {
+  client.socket.timeout(10_000).emit("subscribe_overview", {}, (err, ack) => {
+    if (err || !ack?.ok) {
+      console.warn("subscribe_overview:", err?.message ?? ack?.error?.message);
+      return;
+    }
+    applyOverview(ack.variants ?? [], true);
+  });
+}
+
+/**
+ * Merges overview summaries; `all`: the list is complete (variants missing from it are gone).
+ * A summary whose last_seq moved on tells the alerts about its last event (the selected
+ * variant's events come through its subscription instead).
+ */
+function applyOverview(summaries, all = false) {
+  const seen = new Set();
+  let added = false;
+  for (const sum of summaries) {
+    if (!sum || typeof sum.variant !== "string") continue;
+    seen.add(sum.variant);
+    if (sum.removed) {
+      state.variants.delete(sum.variant);
+      continue;
+    }
+    const known = state.variants.get(sum.variant);
+    if (known) {
+      if (sum.variant !== state.variant && sum.last_event && sum.last_seq > (known.last_seq ?? 0) && state.started) {
+        alerts.onEvent(sum.variant, { ...sum.last_event, seq: sum.last_seq });
+      }
+      Object.assign(known, sum);
+    } else {
+      state.variants.set(sum.variant, { ...sum, snapshots: new Map() });
+      added = true;
+    }
+  }
+  if (all) for (const name of [...state.variants.keys()]) if (!seen.has(name)) state.variants.delete(name);
+  const order = [...state.variants.keys()].sort();
+  if (added || all || order.length !== state.order.length) {
+    state.order = order;
+    sidebar.render(variantsList(), state.variant);
+  } else {
+    for (const sum of summaries) if (state.variants.has(sum?.variant)) sidebar.update(state.variants.get(sum.variant), state.variant);
+  }
+  if (state.variant && !state.variants.has(state.variant) && !$("view").hidden) showUnknown();
+  else if ($("view").hidden && state.started && state.order.length) openFirstView();
+}
+
+/** With the overview, only the selected variant is subscribed: drop the others. */
+function subscribeSelectedOnly() {
+  if (!state.overview || !state.variant) return;
+  for (const name of [...state.subs.keys()]) {
+    if (name === state.variant) continue;
+    state.subs.delete(name);
+    state.variants.get(name)?.snapshots.clear();
+    client.unsubscribe(name).catch((err) => console.warn(`unsubscribe ${name}:`, err));
+  }
+  if (!state.subs.has(state.variant)) subscribe(state.variant);
 }
 
 /** Until a variant is shown: the one in the URL, else the first one, else say why not. */
@@ -142,7 +259,12 @@ function subscribe(name) {
 }
 
 function onSnapshot(name, snap) {
-  const v = state.variants.get(name);
+  let v = state.variants.get(name);
+  if (!v && state.overview && name === state.variant) {
+    // Subscribed before the overview listed it: the next overview update brings its summary.
+    v = { variant: name, instances: 1, updated_at: snap.updated_at, snapshots: new Map() };
+    state.variants.set(name, v);
+  }
   if (!v) return;
   v.snapshots.set(snap.instance_id, snap);
   sidebar.update(v, state.variant);
@@ -168,6 +290,7 @@ function onReset(name) {
 
 function onEvent(name, ev) {
   if (name !== state.variant) return;
+  if (state.started) alerts.onEvent(name, ev);
   conn.event(name);
   feed.add([ev], { fresh: true });
   chart.addEvent(ev);
@@ -184,7 +307,11 @@ function instruments() {
 function renderVariant() {
   const v = state.variants.get(state.variant);
   const snaps = [...(v?.snapshots.values() ?? [])].sort((a, b) => a.instance_id.localeCompare(b.instance_id));
-  view.render(snaps);
+  const st = v ? staleness(v) : {};
+  const cols = columns();
+  view.render(snaps, cols, st.afterMs);
+  picker.update(cols, availableFields(snaps));
+  if (v) alerts.showSettings(v.variant, st.barInterval, st.barWindow);
   const symbols = instruments();
   if (state.instrument && !symbols.includes(state.instrument)) symbols.unshift(state.instrument);
   const sel = $("instrument");
@@ -210,12 +337,14 @@ async function select(change, push = false) {
   }
   message(null);
   state.unknownShown = false;
+  subscribeSelectedOnly();
   $("view").hidden = false;
   $("interval").value = state.interval;
   $("span").value = state.span;
   document.title = `${state.variant} · signalgate`;
   $("title").textContent = state.variant;
   const variantChanged = before.variant !== state.variant || !feed.variant;
+  if (!variantChanged && JSON.stringify(before.cols) !== JSON.stringify(state.cols)) renderVariant();
   if (variantChanged) {
     state.instrument ??= instruments()[0] ?? null;
     view.reset();
@@ -346,19 +475,39 @@ async function main() {
   client.socket.on("auth_expired", (e) => needToken(e?.message ?? "token expired"));
   $("signout").hidden = !auth.token();
   $("signout").addEventListener("click", signOut);
-  while (!(await refreshVariants())) {
+  client.socket.on("connect", () => { if (state.overview) followOverview(); });
+  client.socket.on("overview_update", (m) => { if (state.overview) applyOverview(m?.variants ?? []); });
+  for (;;) {
+    if (state.overview !== false) {
+      const got = await loadOverview();
+      if (got === null) state.overview = false; // an older gateway: one subscription per variant
+      else if (got) break;
+    }
+    if (state.overview === false && (await refreshVariants())) break;
     await (signin.active ? state.tokenEntered : new Promise((r) => setTimeout(r, 3000)));
   }
   state.started = true;
-  setInterval(refreshVariants, VARIANTS_REFRESH_MS);
-  setInterval(() => {
-    view.tick();
-    for (const v of variantsList()) sidebar.update(v, state.variant);
-  }, 1000);
+  settings.loadConfig(() => api.config());
+  if (!state.overview) setInterval(refreshVariants, VARIANTS_REFRESH_MS);
+  setInterval(tick, 1000);
+  tick();
   $("instrument").addEventListener("change", (e) => select({ instrument: e.target.value }));
   $("interval").addEventListener("change", (e) => select({ interval: e.target.value }));
   $("span").addEventListener("change", (e) => select({ span: e.target.value }));
   addEventListener("popstate", () => select(readUrl()));
+}
+
+/** Every second: ages, stale marks and the stale alarm. */
+function tick() {
+  view.tick();
+  sidebar.tick();
+  const now = Date.now();
+  const stale = new Map();
+  for (const v of state.variants.values()) {
+    const st = staleness(v, now);
+    if (st.stale) stale.set(v.variant, st.afterMs);
+  }
+  alerts.checkStale(stale);
 }
 
 main().catch((err) => message(`The dashboard failed to start: ${err.message}`));

@@ -5,14 +5,18 @@
  * `/api/events?time_field=bar_dt` (UTC), so a marker's time is its event's `bar_dt` in seconds
  * and sits exactly on the candle of that time; with buckets (`max_points`) or a coarser
  * interval it goes on the candle whose time range holds it. Scrolling back loads older bars
- * page by page; a wider span asks the gateway for at most BUCKETS candles (`max_points`). The
- * last candle moves with the bars the gateway pushes (`applyBar`, see bars.js).
+ * page by page. A wider span is shown in equal-time candles: the shortest interval from the
+ * selected one up (5m, 15m, ... 1d, built by the gateway from 1-minute bars) that gives at most
+ * BUCKETS candles, with `max_points` as a cap; a gateway that cannot build it gets the old
+ * equal-count buckets of the selected interval. The last candle moves with the bars the gateway
+ * pushes (`applyBar`, see bars.js). A volume histogram sits under the candles on its own scale.
+ * Axis and crosshair times follow the page's display zone (util.js).
  */
 import {
-  createChart, CandlestickSeries, createSeriesMarkers, CrosshairMode,
+  createChart, CandlestickSeries, HistogramSeries, createSeriesMarkers, CrosshairMode,
 } from "../vendor/lightweight-charts.mjs";
 import * as api from "./api.js";
-import { toSeconds, localTime } from "./util.js";
+import { toSeconds, localTime, zoneParts } from "./util.js";
 
 /** Bars per page: about three laptop screens of candles. */
 const PAGE = 500;
@@ -23,7 +27,19 @@ const PRELOAD_CANDLES = 20;
 /** Event pages read for one range of markers (5000 events each). */
 const MAX_EVENT_PAGES = 4;
 const SPAN_SECONDS = { "1d": 86400, "1w": 7 * 86400, "30d": 30 * 86400 };
-const INTERVAL_SECONDS = { "1m": 60, "1h": 3600, d: 86400, w: 7 * 86400 };
+export const INTERVAL_SECONDS = {
+  "1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400, d: 86400, w: 7 * 86400,
+};
+/** Intervals a span may be shown in, shortest first. */
+const SPAN_INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "d", "w"];
+
+/** The interval a `span` is drawn in: the shortest from `interval` up with at most BUCKETS candles. */
+export function spanInterval(interval, span) {
+  const secs = SPAN_SECONDS[span];
+  const from = INTERVAL_SECONDS[interval];
+  if (!secs || !from) return interval;
+  return SPAN_INTERVALS.find((i) => INTERVAL_SECONDS[i] >= from && secs / INTERVAL_SECONDS[i] <= BUCKETS) ?? interval;
+}
 /** Event types drawn as markers; state changes are too frequent and stay in the feed. */
 const MARKER_TYPES = new Set(["signal", "alert", "order"]);
 
@@ -58,15 +74,24 @@ function seriesColors() {
   return { upColor: up, downColor: down, borderUpColor: up, borderDownColor: down, wickUpColor: up, wickDownColor: down };
 }
 
-/** Axis labels in the browser's zone (the data stays UTC). */
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** Axis labels in the display zone (the data stays UTC). */
 function tickMark(t, type) {
-  const d = new Date(t * 1000);
+  const d = zoneParts(new Date(t * 1000));
   const p = (n) => String(n).padStart(2, "0");
-  if (type === 0) return String(d.getFullYear());
-  if (type === 1) return d.toLocaleString(undefined, { month: "short" });
-  if (type === 2) return `${d.getMonth() + 1}/${d.getDate()}`;
-  return `${p(d.getHours())}:${p(d.getMinutes())}`;
+  if (type === 0) return String(d.year);
+  if (type === 1) return MONTHS[d.month - 1];
+  if (type === 2) return `${d.month}/${d.day}`;
+  return `${p(d.hour)}:${p(d.minute)}`;
 }
+
+/** A volume bar, coloured by the candle's direction (faint, so candles stay in front). */
+function volumeOf(c, colors) {
+  return { time: c.time, value: c.volume ?? 0, color: `${c.close >= c.open ? colors.upColor : colors.downColor}66` };
+}
+
+const ohlc = (c) => ({ time: c.time, open: c.open, high: c.high, low: c.low, close: c.close });
 
 function markerOf(ev, time) {
   const p = ev.payload ?? {};
@@ -81,7 +106,9 @@ function markerOf(ev, time) {
   return { id, time, position: "belowBar", shape: "square", color: cssVar("--accent"), text: "order" };
 }
 
-const toCandle = (b) => ({ time: toSeconds(b.datetime), open: b.open, high: b.high, low: b.low, close: b.close });
+const toCandle = (b) => ({
+  time: toSeconds(b.datetime), open: b.open, high: b.high, low: b.low, close: b.close, volume: Number(b.volume) || 0,
+});
 
 export class CandleChart {
   /** @param {HTMLElement} container @param {HTMLElement} note a line under the chart */
@@ -96,6 +123,11 @@ export class CandleChart {
       timeScale: { ...theme.timeScale, timeVisible: true, secondsVisible: false, tickMarkFormatter: tickMark },
     });
     this.series = this.chart.addSeries(CandlestickSeries, seriesColors());
+    this.series.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
+    this.volume = this.chart.addSeries(HistogramSeries, {
+      priceScaleId: "volume", priceFormat: { type: "volume" }, lastValueVisible: false, priceLineVisible: false,
+    });
+    this.chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     this.markers = createSeriesMarkers(this.series, []);
     this.candles = []; // ascending, unique times
     this.events = new Map(); // seq -> event shown as a marker
@@ -107,11 +139,23 @@ export class CandleChart {
     this.tail = null; // running tail refresh (a promise)
     this.tailAgain = false;
     this.chart.timeScale().subscribeVisibleLogicalRangeChange((r) => this._onRange(r));
-    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
-      this.chart.applyOptions(themeOptions());
-      this.series.applyOptions(seriesColors());
-      this._drawMarkers();
-    });
+    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.restyle());
+  }
+
+  /** Applies the theme, the up/down colours and the display zone again. */
+  restyle() {
+    this.chart.applyOptions({ ...themeOptions(), localization: { timeFormatter: (t) => localTime(t) } });
+    this.series.applyOptions(seriesColors());
+    this._setData();
+    this._drawMarkers();
+    this._describe();
+  }
+
+  /** Draws all candles and their volumes. */
+  _setData() {
+    const colors = seriesColors();
+    this.series.setData(this.candles.map(ohlc));
+    this.volume.setData(this.candles.map((c) => volumeOf(c, colors)));
   }
 
   /** Shows `key` = {variant, vtSymbol, interval, span}; resolves when bars and markers are drawn. */
@@ -120,16 +164,26 @@ export class CandleChart {
     this.key = key;
     this.events.clear();
     this.candles = [];
-    this.series.setData([]);
+    this._setData();
     this.markers.setMarkers([]);
     this.loading = true; // pushed bars wait for the REST read
     const span = SPAN_SECONDS[key.span];
+    this.barInterval = spanInterval(key.interval, key.span);
     this._say(`Loading ${key.vtSymbol}…`);
-    const params = { vt_symbol: key.vtSymbol, interval: key.interval, limit: PAGE };
+    const params = { vt_symbol: key.vtSymbol, interval: this.barInterval, limit: PAGE };
     if (span) Object.assign(params, { start: iso(Date.now() / 1000 - span), limit: 100000, max_points: BUCKETS });
     let bars;
     try {
-      bars = await api.bars(params);
+      // An older gateway refuses an interval it does not store (400) or has no such bars.
+      bars = await api.bars(params).catch((err) => {
+        if (err.status === 400 && this.barInterval !== key.interval) return [];
+        throw err;
+      });
+      if (bars.length === 0 && this.barInterval !== key.interval && gen === this.gen) {
+        // A gateway that does not build this interval: equal-count buckets of the selected one.
+        this.barInterval = key.interval;
+        bars = await api.bars({ ...params, interval: key.interval });
+      }
     } catch (err) {
       if (gen === this.gen) {
         this.loading = false;
@@ -141,7 +195,7 @@ export class CandleChart {
     this.loading = false;
     this.candles = bars.map(toCandle).filter((c) => c.time != null);
     this.olderDone = Boolean(span) || this.candles.length < PAGE;
-    this.series.setData(this.candles);
+    this._setData();
     if (this.candles.length === 0) {
       this._say(`No ${key.interval} bars for ${key.vtSymbol}.`);
       return;
@@ -179,7 +233,8 @@ export class CandleChart {
     }
     if (last && c.time === last.time) this.candles[this.candles.length - 1] = c;
     else this.candles.push(c);
-    this.series.update(c);
+    this.series.update(ohlc(c));
+    this.volume.update(volumeOf(c, seriesColors()));
     this._drawMarkers();
   }
 
@@ -223,7 +278,10 @@ export class CandleChart {
   /** State for tests and debugging: candles and markers as drawn, the visible time range. */
   inspect() {
     const visible = this.chart.timeScale().getVisibleRange();
-    return { key: this.key, candles: this.candles.slice(), markers: this.markers.markers().slice(), visible };
+    return {
+      key: this.key, interval: this.barInterval, candles: this.candles.slice(), markers: this.markers.markers().slice(), visible,
+      volumes: this.volume.data().length, upColor: this.series.options().upColor,
+    };
   }
 
   _onRange(range) {
@@ -244,7 +302,7 @@ export class CandleChart {
       const ts = this.chart.timeScale();
       const range = ts.getVisibleLogicalRange();
       this.candles = older.concat(this.candles);
-      this.series.setData(this.candles);
+      this._setData();
       if (range) ts.setVisibleLogicalRange({ from: range.from + older.length, to: range.to + older.length });
       await this._loadEvents(gen, older[0].time, first - 1);
       this._describe();
@@ -281,7 +339,10 @@ export class CandleChart {
   /** Places every known event on the candle whose time range holds its bar_dt. */
   _drawMarkers() {
     const times = this.candles.map((c) => c.time);
-    const step = SPAN_SECONDS[this.key?.span] ? Infinity : (INTERVAL_SECONDS[this.key?.interval] ?? 60);
+    const span = SPAN_SECONDS[this.key?.span];
+    const secs = INTERVAL_SECONDS[this.barInterval] ?? 60;
+    // Equal-count buckets (a gateway that could not build the span's interval): as wide as they are.
+    const step = span && span / secs > BUCKETS ? Infinity : secs;
     const out = [];
     for (const ev of this.events.values()) {
       const t = toSeconds(ev.bar_dt);
@@ -299,7 +360,7 @@ export class CandleChart {
     const k = this.key;
     if (!k) return;
     const n = this.candles.length, m = this.markers.markers().length;
-    const what = SPAN_SECONDS[k.span] ? `last ${k.span} in ${n} candles` : `${n} ${k.interval} candles`;
+    const what = SPAN_SECONDS[k.span] ? `last ${k.span} in ${n} ${this.barInterval} candles` : `${n} ${k.interval} candles`;
     const last = this.candles.at(-1);
     this._say(`${k.vtSymbol} · ${what} · ${m} markers${last ? ` · last bar ${localTime(last.time)}` : ""}`);
   }

@@ -92,6 +92,7 @@ export class ConnectionStatus {
   _show(state, text) {
     this.state = state;
     this.box.dataset.state = state;
+    document.body.dataset.conn = state; // dims the frozen values (app.css)
     this.text.textContent = text;
   }
 }

@@ -3,7 +3,7 @@
  * instrument. Events are keyed by `seq`, so an event delivered twice (a REST page and a live
  * push) is one row; the client helper already delivers each live event once.
  */
-import { el, localTime, price, replaceKeepingFocus } from "./util.js";
+import { el, localTime, price, decimalsOf, replaceKeepingFocus } from "./util.js";
 
 /** Rows kept; older ones are dropped (the REST API has them all). */
 const MAX_ROWS = 500;
@@ -12,7 +12,7 @@ function summary(ev) {
   const p = ev.payload ?? {};
   switch (ev.event_type) {
     case "signal":
-      return [p.signal_type, p.reason, p.price != null ? `@ ${price(p.price)}` : null].filter(Boolean).join(" · ");
+      return [p.signal_type, p.reason, p.price != null ? `@ ${price(p.price, Math.max(2, decimalsOf(p.price)))}` : null].filter(Boolean).join(" · ");
     case "state_change":
       return `${p.state_name ?? "state"}: ${p.old ? "on" : "off"} → ${p.new ? "on" : "off"}`;
     case "alert":
@@ -71,6 +71,12 @@ export class Feed {
     const keep = this.symbolSelect.value;
     this.symbolSelect.replaceChildren(el("option", { value: "" }, "all"), ...symbols.map((s) => el("option", { value: s }, s)));
     this.symbolSelect.value = symbols.includes(keep) ? keep : "";
+  }
+
+  /** Rebuilds every row (another time zone). */
+  redraw() {
+    this.nodes.clear();
+    this.render();
   }
 
   render() {

@@ -1,27 +1,12 @@
 /**
  * table.js: the selected variant's instances (freshness, positions, orders) and its
- * instruments table (state lights, td_count, last signal, last price, calc_bar_dt). Rows are
- * keyed by instance and vt_symbol and flash briefly when their content changes.
+ * instruments table with the desk's columns (columns.js). Rows are keyed by instance and
+ * vt_symbol and flash briefly when a light or the last signal changes; a price that moved
+ * since the previous snapshot is coloured up or down (the desk's up colour, see prefs).
  */
-import { el, ago, localTime, price, LIGHTS, instrumentsOf, light, lastSignal, replaceKeepingFocus } from "./util.js";
-
-/**
- * An instance whose snapshot is older than this is marked stale. Bars are minutes long, so a
- * live strategy updates at least once a minute: three missed one-minute bars.
- */
-export const STALE_AFTER_MS = 180_000;
-
-export const isStale = (updatedAt, now = Date.now()) => !(now - Date.parse(updatedAt ?? "") < STALE_AFTER_MS);
-
-const COLUMNS = [
-  { key: "instance_id", label: "Instance", multiOnly: true, value: (r) => r.instance_id },
-  { key: "vt_symbol", label: "Instrument", value: (r) => r.vt_symbol },
-  ...LIGHTS.map((name) => ({ key: name, label: name, light: true, value: (r) => (light(r, name) ? 1 : 0) })),
-  { key: "td_count", label: "td_count", num: true, value: (r) => Number(r.td_count ?? -Infinity) },
-  { key: "last_signal", label: "Last signal", value: (r) => lastSignal(r)?.type ?? "" },
-  { key: "last_price", label: "Last price", num: true, value: (r) => Number(r.last_price ?? -Infinity) },
-  { key: "calc_bar_dt", label: "calc_bar_dt", value: (r) => String(r.calc_bar_dt ?? "") },
-];
+import { el, ago, localTime, price, decimalsOf, instrumentsOf, light, lastSignal, pathGet, replaceKeepingFocus, LIGHTS, MAX_DECIMALS } from "./util.js";
+import { isLight, isPrice, label, sortValue } from "./columns.js";
+import { isStale, describeMs, DEFAULT_STALE_MS } from "./stale.js";
 
 function lightCell(on, name) {
   return el("td", { class: `light ${on ? "on" : "off"}`, title: `${name}: ${on ? "on" : "off"}` },
@@ -39,6 +24,8 @@ function summaryText(obj) {
   return parts.length ? parts.join(", ") : "–";
 }
 
+const looksLikeTime = (path, v) => typeof v === "string" && (/_dt$|_at$|time$/.test(path) || /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v));
+
 export class InstrumentsView {
   /**
    * @param {HTMLElement} instancesBox where the per-instance cards go
@@ -50,31 +37,50 @@ export class InstrumentsView {
     this.sort = { key: "td_count", desc: true };
     this.signatures = new Map(); // row key -> JSON of its state, to flash changed rows
     this.rows = new Map(); // row key -> {sig, width, tr}: unchanged rows are reused
+    this.prices = new Map(); // row key -> {value, dir} of last_price, for the up/down colour
+    this.decimals = new Map(); // vt_symbol -> most decimals seen in its prices
     this.snapshots = [];
+    this.cols = [];
+    this.staleMs = DEFAULT_STALE_MS;
   }
 
   /** Forgets the rows of the previous variant (no flash on first render). */
   reset() {
     this.signatures.clear();
     this.rows.clear();
+    this.prices.clear();
     this.headKey = null;
     this.snapshots = [];
   }
 
-  /** Renders the snapshots (one per instance) of the selected variant. */
-  render(snapshots) {
+  /**
+   * Renders the snapshots (one per instance) of the selected variant with columns `cols`
+   * (dotted paths); `staleMs` marks old instances.
+   */
+  render(snapshots, cols = this.cols, staleMs = this.staleMs) {
     this.snapshots = snapshots;
+    if (JSON.stringify(cols) !== JSON.stringify(this.cols)) this.rows.clear();
+    this.cols = cols;
+    this.staleMs = staleMs;
     this._instances(snapshots);
     this._table(snapshots);
+  }
+
+  /** Redraws every row (another time zone or colour setting). */
+  redraw() {
+    this.rows.clear();
+    this.render(this.snapshots);
   }
 
   /** Refreshes the "updated n s ago" texts and stale marks. */
   tick() {
     for (const node of this.instancesBox.querySelectorAll("[data-updated]")) {
-      const stale = isStale(node.dataset.updated);
+      const stale = isStale(node.dataset.updated, this.staleMs);
       node.querySelector(".age").textContent = `updated ${ago(node.dataset.updated)}`;
       node.classList.toggle("stale", stale);
-      node.querySelector(".stale-badge").hidden = !stale;
+      const badge = node.querySelector(".stale-badge");
+      badge.hidden = !stale;
+      badge.textContent = `⚠ stale: no update for over ${describeMs(this.staleMs)}`;
     }
   }
 
@@ -82,7 +88,7 @@ export class InstrumentsView {
     const cards = snapshots.map((s) => el("article", { class: "instance", dataset: { updated: s.updated_at, instance: s.instance_id } },
       el("h3", {}, s.instance_id),
       el("p", { class: "age" }, `updated ${ago(s.updated_at)}`),
-      el("p", { class: "stale-badge", hidden: !isStale(s.updated_at) }, "⚠ stale: no update for over 3 min"),
+      el("p", { class: "stale-badge", hidden: true }),
       el("p", {}, el("span", { class: "muted" }, "Positions: "), summaryText(s.payload?.positions_summary)),
       el("p", {}, el("span", { class: "muted" }, "Orders: "), summaryText(s.payload?.orders_summary))));
     this.instancesBox.replaceChildren(...cards);
@@ -91,31 +97,48 @@ export class InstrumentsView {
 
   _table(snapshots) {
     const multi = snapshots.length > 1;
-    const cols = COLUMNS.filter((c) => !c.multiOnly || multi);
+    const cols = [...(multi ? ["instance_id"] : []), "vt_symbol", ...this.cols];
     const rows = snapshots.flatMap((s) => instrumentsOf(s.payload).map((i) => ({ ...i, instance_id: s.instance_id })));
-    const col = cols.find((c) => c.key === this.sort.key) ?? cols.find((c) => c.key === "td_count");
+    for (const r of rows) this._learnDecimals(r);
+    const key = cols.includes(this.sort.key) ? this.sort.key : "vt_symbol";
     const dir = this.sort.desc ? -1 : 1;
     rows.sort((a, b) => {
-      const x = col.value(a), y = col.value(b);
-      return (x < y ? -1 : x > y ? 1 : 0) * dir || a.vt_symbol.localeCompare(b.vt_symbol);
+      const x = sortValue(a, key), y = sortValue(b, key);
+      const cmp = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : typeof x === "number" ? -1 : 1;
+      return cmp * dir || a.vt_symbol.localeCompare(b.vt_symbol);
     });
-    const headKey = `${cols.map((c) => c.key)}|${col.key}|${this.sort.desc}`;
-    if (this.headKey !== headKey) this._head(cols, col, headKey);
+    const headKey = `${cols}|${key}|${this.sort.desc}`;
+    if (this.headKey !== headKey) this._head(cols, key, headKey);
     const body = rows.map((r) => this._row(r, cols));
     if (body.length === 0) body.push(el("tr", {}, el("td", { colspan: cols.length, class: "muted" }, "No instruments in the snapshot.")));
     replaceKeepingFocus(this.table.tBodies[0], body);
   }
 
+  /** The most decimals any price field of the instrument was written with (kept per vt_symbol). */
+  _learnDecimals(r) {
+    let d = this.decimals.get(r.vt_symbol) ?? 0;
+    for (const [k, v] of Object.entries(r)) if (isPrice(k) && typeof v === "number") d = Math.max(d, decimalsOf(v));
+    this.decimals.set(r.vt_symbol, Math.min(d, MAX_DECIMALS));
+  }
+
   /** The header row: one sort button per column (rebuilt only when columns or sort change). */
-  _head(cols, col, headKey) {
+  _head(cols, key, headKey) {
     this.headKey = headKey;
+    const text = { instance_id: "Instance", vt_symbol: "Instrument" };
     const head = el("tr", {}, cols.map((c) => el("th", {
       scope: "col",
-      "aria-sort": c.key === col.key ? (this.sort.desc ? "descending" : "ascending") : null,
-      class: c.num ? "num" : null,
-    }, el("button", { type: "button", onclick: () => this._sortBy(c.key) },
-      c.label, c.key === col.key ? (this.sort.desc ? " ▼" : " ▲") : ""))));
+      "aria-sort": c === key ? (this.sort.desc ? "descending" : "ascending") : null,
+      class: this._isNum(c) ? "num" : null,
+      dataset: { col: c },
+    }, el("button", { type: "button", onclick: () => this._sortBy(c) },
+      text[c] ?? label(c), c === key ? (this.sort.desc ? " ▼" : " ▲") : ""))));
     this.table.tHead.replaceChildren(head);
+  }
+
+  _isNum(c) {
+    if (c === "td_count" || isPrice(c)) return true;
+    const r = instrumentsOf(this.snapshots[0]?.payload)[0];
+    return typeof pathGet(r, c) === "number";
   }
 
   _row(r, cols) {
@@ -127,24 +150,49 @@ export class InstrumentsView {
     const state = JSON.stringify([LIGHTS.map((l) => light(r, l)), r.last_signal]);
     const changed = this.signatures.has(key) && this.signatures.get(key) !== state;
     this.signatures.set(key, state);
-    const sigInfo = lastSignal(r);
-    const cells = cols.map((c) => {
-      if (c.light) return lightCell(light(r, c.key), c.key);
-      switch (c.key) {
-        case "vt_symbol":
-          return el("th", { scope: "row" }, el("button", { type: "button", class: "link", onclick: () => this.onPick(r.vt_symbol) }, r.vt_symbol));
-        case "td_count": return el("td", { class: "num" }, r.td_count ?? "–");
-        case "last_signal":
-          return el("td", { title: sigInfo?.reason || null }, sigInfo ? sigInfo.type : "–",
-            sigInfo?.reason ? el("span", { class: "visually-hidden" }, ` (${sigInfo.reason})`) : null);
-        case "last_price": return el("td", { class: "num" }, price(r.last_price));
-        case "calc_bar_dt": return el("td", {}, r.calc_bar_dt ? localTime(r.calc_bar_dt) : "–");
-        default: return el("td", {}, String(c.value(r)));
-      }
-    });
+    const move = this._priceMove(key, r.last_price);
+    const cells = cols.map((c) => this._cell(r, c, move));
     const tr = el("tr", { class: changed ? "flash" : null, dataset: { key, symbol: r.vt_symbol } }, cells);
     this.rows.set(key, { sig, width: cols.length, tr });
     return tr;
+  }
+
+  /** "up", "down" or null: how last_price moved at its last change. */
+  _priceMove(key, value) {
+    const p = this.prices.get(key);
+    if (typeof value !== "number") return null;
+    if (!p) {
+      this.prices.set(key, { value, dir: null });
+      return null;
+    }
+    if (value !== p.value) Object.assign(p, { value, dir: value > p.value ? "up" : "down" });
+    return p.dir;
+  }
+
+  _cell(r, c, move) {
+    if (isLight(c)) {
+      const name = c.split(".").at(-1);
+      return lightCell(c.includes(".") ? Boolean(pathGet(r, c)) : light(r, name), name);
+    }
+    if (c === "vt_symbol") {
+      return el("th", { scope: "row" }, el("button", { type: "button", class: "link", onclick: () => this.onPick(r.vt_symbol) }, r.vt_symbol));
+    }
+    if (c === "instance_id") return el("td", {}, r.instance_id);
+    if (c === "last_signal") {
+      const s = lastSignal(r);
+      return el("td", { title: s?.reason || null }, s ? s.type : "–",
+        s?.reason ? el("span", { class: "visually-hidden" }, ` (${s.reason})`) : null);
+    }
+    const v = pathGet(r, c);
+    if (isPrice(c) && typeof v === "number") {
+      const dir = c === "last_price" ? move : null;
+      return el("td", { class: `num${dir ? ` move-${dir}` : ""}`, title: dir ? `${dir} since the previous snapshot` : null },
+        price(v, this.decimals.get(r.vt_symbol) ?? 2), dir ? el("span", { class: "visually-hidden" }, ` (${dir})`) : null);
+    }
+    if (typeof v === "number") return el("td", { class: "num" }, String(v));
+    if (typeof v === "boolean") return el("td", {}, v ? "yes" : "no");
+    if (looksLikeTime(c, v)) return el("td", {}, localTime(v) || v);
+    return el("td", {}, v == null || v === "" ? "–" : String(v));
   }
 
   _sortBy(key) {

@@ -35,16 +35,87 @@ export function ago(iso, now = Date.now()) {
   return `${Math.round(s / 3600)} h ago`;
 }
 
-/** A time for display, in the browser's zone: "2026-11-21 13:42:00". */
+/**
+ * The zone times are shown in: null = the browser's own, else an IANA name (the bars' zone,
+ * "exchange time"). Set by the page (prefs.js); every formatter below follows it.
+ */
+let displayZone = null;
+const formatters = new Map(); // zone -> Intl.DateTimeFormat
+
+/** Shows times in `zone` (an IANA name) from now on; null = the browser's zone. */
+export function setDisplayZone(zone) {
+  displayZone = zone || null;
+}
+
+/** The zone times are shown in, as a short label ("Asia/Shanghai", "local Europe/Berlin"). */
+export function zoneLabel() {
+  return displayZone ?? `${Intl.DateTimeFormat().resolvedOptions().timeZone ?? "browser"} (local)`;
+}
+
+/** Calendar fields {year, month, day, hour, minute, second} of `d` in the display zone. */
+export function zoneParts(d) {
+  if (!displayZone) {
+    return { year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate(), hour: d.getHours(), minute: d.getMinutes(), second: d.getSeconds() };
+  }
+  let f = formatters.get(displayZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: displayZone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "numeric", second: "numeric",
+    });
+    formatters.set(displayZone, f);
+  }
+  const out = {};
+  for (const { type, value } of f.formatToParts(d)) if (type in { year: 1, month: 1, day: 1, hour: 1, minute: 1, second: 1 }) out[type] = Number(value);
+  return out;
+}
+
+/** A time for display, in the display zone: "2026-11-21 13:42:00". */
 export function localTime(isoOrSeconds) {
   const d = typeof isoOrSeconds === "number" ? new Date(isoOrSeconds * 1000) : new Date(isoOrSeconds);
   if (Number.isNaN(d.getTime())) return "";
+  const t = zoneParts(d);
   const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${t.year}-${p(t.month)}-${p(t.day)} ${p(t.hour)}:${p(t.minute)}:${p(t.second)}`;
 }
 
-/** A price with up to 2 decimals, or "–". */
-export const price = (v) => (typeof v === "number" ? v.toFixed(2) : "–");
+/** Decimals of a number as written (3.25 → 2, 4000 → 0), at most MAX_DECIMALS. */
+export const MAX_DECIMALS = 6;
+export function decimalsOf(v) {
+  if (typeof v !== "number" || !Number.isFinite(v)) return 0;
+  const s = String(v);
+  if (s.includes("e")) return MAX_DECIMALS;
+  const dot = s.indexOf(".");
+  return dot < 0 ? 0 : Math.min(MAX_DECIMALS, s.length - dot - 1);
+}
+
+/** A price with `decimals` decimals (default 2), or "–". */
+export const price = (v, decimals = 2) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(decimals) : "–");
+
+/** The value at a dotted `path` ("status.trend") of `obj`, or undefined. */
+export function pathGet(obj, path) {
+  let v = obj;
+  for (const k of path.split(".")) {
+    if (v == null || typeof v !== "object") return undefined;
+    v = v[k];
+  }
+  return v;
+}
+
+/**
+ * The dotted paths of the scalar fields (numbers, booleans, strings) of `obj`, nested objects
+ * flattened up to `depth` levels; arrays and null are skipped.
+ */
+export function scalarPaths(obj, depth = 3, prefix = "", out = new Set()) {
+  if (!obj || typeof obj !== "object" || Array.isArray(obj)) return out;
+  for (const [k, v] of Object.entries(obj)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (v != null && typeof v === "object" && !Array.isArray(v)) {
+      if (depth > 1) scalarPaths(v, depth - 1, p, out);
+    } else if (["number", "boolean", "string"].includes(typeof v)) out.add(p);
+  }
+  return out;
+}
 
 /** The four state lights, in display order. */
 export const LIGHTS = ["dull_top", "dull_bottom", "div_top", "div_bottom"];

@@ -56,6 +56,7 @@ async fn body(opts: &Opts, label: &str, setup: &mut Setup) -> anyhow::Result<Run
         Target {
             url: srv.url.clone(),
             proto: opts.server.protocol(),
+            options: opts.subscribe_options(),
         },
     );
     let totals = Arc::new(Totals::default());

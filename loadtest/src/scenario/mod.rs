@@ -86,6 +86,19 @@ pub struct Opts {
     /// Upsert a snapshot with every k-th event of a variant (0 = never).
     #[arg(long, default_value_t = 50)]
     pub snapshot_every: u64,
+    /// Instruments in each snapshot payload (0: a small `{"n","writer"}` payload). The
+    /// snapshot-heavy run: `--writers 1 --snapshot-every 1 --snapshot-instruments 500`.
+    #[arg(long, default_value_t = 0)]
+    pub snapshot_instruments: u64,
+    /// Instruments changed per snapshot update (with `--snapshot-instruments`).
+    #[arg(long, default_value_t = 5)]
+    pub snapshot_changed: u64,
+    /// signalgate clients subscribe with `batch: true` (events as `event_batch`).
+    #[arg(long)]
+    pub batch: bool,
+    /// signalgate clients subscribe with `deltas: true` (snapshots as `snapshot_delta`).
+    #[arg(long)]
+    pub deltas: bool,
     /// Connect ramp: connections per second (0 = as fast as 32 parallel handshakes go).
     #[arg(long, default_value_t = 0.0)]
     pub ramp: f64,
@@ -165,6 +178,20 @@ impl Opts {
         }
         let mut o = P::parse_from(["x"]).o;
         o.db = db.to_owned();
+        o
+    }
+
+    /// Extra `subscribe` fields for signalgate clients (`batch`, `deltas`); peers get none.
+    pub fn subscribe_options(&self) -> serde_json::Value {
+        let mut o = serde_json::json!({});
+        if self.server == crate::server::Kind::Signalgate {
+            if self.batch {
+                o["batch"] = true.into();
+            }
+            if self.deltas {
+                o["deltas"] = true.into();
+            }
+        }
         o
     }
 

@@ -114,6 +114,8 @@ async fn body(
         seconds: sz.seconds,
         hold_ms: opts.hold_ms,
         snapshot_every: opts.snapshot_every,
+        snapshot_instruments: opts.snapshot_instruments,
+        snapshot_changed: opts.snapshot_changed,
         burst_every_s: if scenario == Scenario::Burst {
             opts.burst_every
         } else {
@@ -134,6 +136,7 @@ async fn body(
     let target = Target {
         url,
         proto: opts.server.protocol(),
+        options: opts.subscribe_options(),
     };
     let totals = Arc::new(Totals::default());
     let wtotals = Arc::new(WriteTotals::default());
@@ -248,6 +251,7 @@ async fn body(
         )
     };
     let mut caught_up_us = 0;
+    let mut snapshot_bytes = 0u64;
     let mut lost_sample = Vec::new();
     for (i, s) in stats.iter().enumerate() {
         let lost = ledger.missing(s.variant, &s.received);
@@ -261,6 +265,7 @@ async fn body(
         r.duplicates += s.duplicates;
         r.out_of_order += s.out_of_order;
         r.snapshots += s.snapshots;
+        snapshot_bytes += s.snapshot_bytes;
         r.clients_with_loss += u64::from(lost > 0);
         caught_up_us = caught_up_us.max(s.last_new_us);
         if let Some(h) = &s.latency {
@@ -280,6 +285,9 @@ async fn body(
         r.extra = json!({});
     }
     r.extra["drain"] = json!(drained);
+    if let Some(per) = snapshot_bytes.checked_div(r.snapshots) {
+        r.extra["snapshot_frame_bytes"] = json!(per);
+    }
     if !statements.is_null() {
         r.extra["statements"] = statements;
     }

@@ -38,6 +38,10 @@ pub struct WritePlan {
     pub hold_ms: u64,
     /// Upsert the writer's snapshot row with every k-th event (0 = never).
     pub snapshot_every: u64,
+    /// Instruments in the snapshot payload (0 = a small `{"n","writer"}` payload).
+    pub snapshot_instruments: u64,
+    /// Instruments changed per snapshot update.
+    pub snapshot_changed: u64,
     /// Every this many seconds, a burst (0 = no bursts).
     pub burst_every_s: f64,
     /// Extra events released at once at each burst.
@@ -185,6 +189,7 @@ pub async fn run(
                     run_id: &run_id,
                     hold,
                     snap,
+                    shape: (plan.snapshot_instruments, plan.snapshot_changed),
                     id: i,
                 };
                 match conn.write(&row).await {
@@ -232,6 +237,8 @@ mod tests {
             seconds: 3.0,
             hold_ms: 0,
             snapshot_every: 0,
+            snapshot_instruments: 0,
+            snapshot_changed: 0,
             burst_every_s: 1.0,
             burst_events: 5,
         };

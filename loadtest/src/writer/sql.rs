@@ -19,6 +19,9 @@ pub(super) struct Row<'a> {
     pub(super) run_id: &'a str,
     pub(super) hold: Duration,
     pub(super) snap: bool,
+    /// Snapshot payload shape: `(instruments, changed per update)`; 0 instruments = the small
+    /// `{"n","writer"}` payload.
+    pub(super) shape: (u64, u64),
     pub(super) id: usize,
 }
 
@@ -34,6 +37,31 @@ impl Row<'_> {
             self.run_id,
             self.n
         )
+    }
+    /// The snapshot's `payload_json`. With instruments, a book `{"writer", "instruments":
+    /// {"SYM000.EX": {"price", "qty"}, ...}}` whose blocks of `changed` instruments take turns:
+    /// an instrument's price is the latest event number at which its block was due, so two
+    /// consecutive events change exactly one block.
+    fn snapshot_payload(&self) -> String {
+        let (instruments, changed) = self.shape;
+        if instruments == 0 {
+            return format!(r#"{{"n":{},"writer":{}}}"#, self.n, self.w);
+        }
+        let changed = changed.clamp(1, instruments);
+        let blocks = instruments.div_ceil(changed);
+        let mut out = format!(r#"{{"writer":{},"instruments":{{"#, self.w);
+        for i in 0..instruments {
+            let block = i / changed;
+            let price = self
+                .n
+                .saturating_sub((self.n + blocks - block % blocks) % blocks);
+            let sep = if i == 0 { "" } else { "," };
+            out.push_str(&format!(
+                r#"{sep}"SYM{i:03}.EX":{{"price":{price},"qty":{i}}}"#
+            ));
+        }
+        out.push_str("}}");
+        out
     }
     fn instance(&self) -> String {
         format!("lt-{}", self.w)
@@ -88,7 +116,7 @@ macro_rules! write_sql {
                 .bind(row.variant())
                 .bind(row.instance())
                 .bind($time(now))
-                .bind(format!(r#"{{"n":{},"writer":{}}}"#, row.n, row.w))
+                .bind(row.snapshot_payload())
                 .execute(&mut *tx)
                 .await?;
         }

@@ -2,7 +2,10 @@
 //! push events turned into a channel the test can wait on.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,7 +17,8 @@ use rust_socketio::{
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-/// Something the server pushed.
+/// Something the server pushed. An `event_batch` arrives as one `Event` per event, in order
+/// (counted in [`Sio::counts`]); a `snapshot_delta` arrives as a `Snapshot` holding `patch`.
 #[derive(Debug, Clone)]
 pub enum Msg {
     Event(Value),
@@ -28,7 +32,26 @@ pub enum Msg {
 /// A connected client.
 pub struct Sio {
     pub client: Client,
+    /// Event packets received by kind.
+    pub counts: Arc<Counts>,
     rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+/// How many `event_new` and `event_batch` packets a client received.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub event_new: AtomicUsize,
+    pub event_batch: AtomicUsize,
+}
+
+impl Counts {
+    /// `(event_new, event_batch)` packets so far.
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.event_new.load(Ordering::SeqCst),
+            self.event_batch.load(Ordering::SeqCst),
+        )
+    }
 }
 
 /// How a test client behaves.
@@ -104,6 +127,9 @@ impl Sio {
             tx,
         );
         let stall = mode == Mode::Stall;
+        let counts = Arc::new(Counts::default());
+        let (c1, c2) = (counts.clone(), counts.clone());
+        let (t_batch, t_delta) = (t1.clone(), t2.clone());
         let mut builder = ClientBuilder::new(base);
         if let Some(auth) = auth {
             builder = builder.auth(auth);
@@ -130,12 +156,34 @@ impl Sio {
             })
             .on("event_new", move |p, _| {
                 let tx = t1.clone();
+                c1.event_new.fetch_add(1, Ordering::SeqCst);
                 async move {
                     let _ = tx.send(Msg::Event(first(p)));
                     if stall {
                         // A client that stops reading: block the receive loop forever.
                         std::future::pending::<()>().await;
                     }
+                }
+                .boxed()
+            })
+            .on("event_batch", move |p, _| {
+                let tx = t_batch.clone();
+                c2.event_batch.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let batch = first(p);
+                    for e in batch["events"].as_array().cloned().unwrap_or_default() {
+                        let _ = tx.send(Msg::Event(e));
+                    }
+                    if stall {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                .boxed()
+            })
+            .on("snapshot_delta", move |p, _| {
+                let tx = t_delta.clone();
+                async move {
+                    let _ = tx.send(Msg::Snapshot(first(p)));
                 }
                 .boxed()
             })
@@ -188,7 +236,7 @@ impl Sio {
             .await
             .map_err(|e| format!("socket.io connect: {e}"))?;
         match tokio::time::timeout(Duration::from_secs(10), conn_rx).await {
-            Ok(Ok(())) => Ok(Self { client, rx }),
+            Ok(Ok(())) => Ok(Self { client, counts, rx }),
             _ => {
                 let _ = client.disconnect().await;
                 Err("namespace connect within 10 s".into())

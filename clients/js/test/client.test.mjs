@@ -302,6 +302,33 @@ test("snapshots: ack and live updates, never an older version", async () => {
   assert.deepEqual(snaps, ["i1@5", "i2@1", "i2@2"]);
 });
 
+test("batch and deltas: options sent, event_batch unpacked in order, deltas applied or resubscribed", async () => {
+  const { client, socket } = setup();
+  socket.connect();
+  const seen = [];
+  const snaps = [];
+  const done = client.subscribe("v1", {
+    batch: true, deltas: true, onEvent: (e) => seen.push(e.seq), onSnapshot: (s) => snaps.push(s),
+  });
+  const sub = await socket.nth("subscribe", 1);
+  assert.deepEqual(sub.data, { variant: "v1", batch: true, deltas: true });
+  socket.push("event_batch", { variant: "v1", events: [ev(2), ev(3)] }); // races the ack
+  const base = { variant: "v1", instance_id: "i1", version: 4, payload: { a: { x: 1, y: 2 }, b: [1] } };
+  sub.ack(okAck(1, [ev(1)], { snapshots: [base] }));
+  await done;
+  socket.push("event_batch", { variant: "v1", events: [ev(3), ev(4), ev(5)] });
+  assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  const patch = { version: 5, payload: { a: { y: null, z: 3 }, b: [null] } };
+  socket.push("snapshot_delta", { variant: "v1", instance_id: "i1", version: 5, base_version: 4, patch });
+  assert.deepEqual(snaps.at(-1), { variant: "v1", instance_id: "i1", version: 5, payload: { a: { x: 1, z: 3 }, b: [null] } });
+  assert.deepEqual(base.payload, { a: { x: 1, y: 2 }, b: [1] }, "the held snapshot is not mutated");
+  // A delta against a version the client does not hold: no delivery, a resubscribe instead.
+  socket.push("snapshot_delta", { variant: "v1", instance_id: "i1", version: 7, base_version: 6, patch: {} });
+  assert.equal(snaps.length, 2);
+  const again = await socket.nth("subscribe", 2);
+  assert.deepEqual(again.data, { variant: "v1", since_seq: 5, batch: true, deltas: true });
+});
+
 test("unsubscribe emits {variant}, resolves with the ack and stops delivery", async () => {
   const { client, socket } = setup();
   socket.connect();

@@ -27,6 +27,11 @@
  * @property {string} [instanceId] only this strategy instance
  * @property {string[]} [vtSymbols] only events of these symbols
  * @property {number} [sinceSeq] resume after this seq (events with seq > sinceSeq are replayed)
+ * @property {boolean} [batch] ask for `event_batch` packets (unpacked into `onEvent` calls, in order)
+ * @property {boolean} [deltas] ask for `snapshot_delta` merge patches; the helper applies them to
+ *   the snapshot it holds and calls `onSnapshot` with the full result (treat snapshots as
+ *   immutable: unchanged parts are shared with the previous one); a delta whose base is not the
+ *   held version makes it resubscribe (the ack carries full snapshots)
  * @property {(s: Snapshot) => void} [onSnapshot] a snapshot newer than the last one seen per instance
  * @property {(e: Event) => void} [onEvent] each event once, ascending seq
  * @property {(a: Ack) => void} [onAck] after each successful (re)subscribe has been applied
@@ -44,6 +49,18 @@
 const PAGE_LIMIT = 5000;
 const RECONNECT_DELAY_MS = 500; // first delay of the helper's own reconnect, doubled per failure
 const RECONNECT_MAX_DELAY_MS = 10000;
+
+/** RFC 7386: `patch` applied to `target`, copying only the objects on patched paths. */
+function mergePatch(target, patch) {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const isObj = target !== null && typeof target === "object" && !Array.isArray(target);
+  const out = isObj ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
 
 /** Calls a user callback; an exception is rethrown asynchronously so it cannot corrupt state. */
 function call(fn, arg) {
@@ -109,9 +126,21 @@ export class SignalgateClient {
       if (sub.syncing) sub.buffer.push(ev);
       else this._event(sub, ev);
     });
+    socket.on("event_batch", (batch) => {
+      const sub = this._subs.get(batch?.variant);
+      if (!sub) return;
+      for (const ev of batch.events ?? []) {
+        if (sub.syncing) sub.buffer.push(ev);
+        else this._event(sub, ev);
+      }
+    });
     socket.on("snapshot_update", (snap) => {
       const sub = this._subs.get(snap?.variant);
       if (sub) this._snapshot(sub, snap);
+    });
+    socket.on("snapshot_delta", (delta) => {
+      const sub = this._subs.get(delta?.variant);
+      if (sub) this._delta(sub, delta);
     });
     // The server is shutting down: reconnect now (behind a load balancer, to another
     // instance) instead of after socket.io's back-off once the transport has closed.
@@ -157,6 +186,7 @@ export class SignalgateClient {
       // versions: instance_id -> last snapshot version delivered; buffer: live events while syncing
       const sub = { variant, opts, lastSeq: opts.sinceSeq, attempt: 0, syncing: true, buffer: [] };
       sub.versions = new Map();
+      sub.held = new Map(); // instance_id -> last snapshot delivered (with `deltas`)
       const first = new Promise((resolve, reject) => (sub.first = { resolve, reject }));
       this._subs.set(variant, sub);
       if (socket.connected) this._send(sub); // otherwise the "connect" handler sends it
@@ -173,6 +203,8 @@ export class SignalgateClient {
     const req = { variant: sub.variant };
     if (sub.opts.instanceId != null) req.instance_id = sub.opts.instanceId;
     if (sub.opts.vtSymbols?.length) req.vt_symbols = [...sub.opts.vtSymbols];
+    if (sub.opts.batch) req.batch = true;
+    if (sub.opts.deltas) req.deltas = true;
     if (sub.lastSeq !== undefined) {
       req.since_seq = sub.lastSeq;
       if (sub.epoch !== undefined) req.epoch = sub.epoch;
@@ -276,6 +308,7 @@ export class SignalgateClient {
     sub.lastSeq = undefined;
     sub.epoch = epoch;
     sub.versions = new Map();
+    sub.held = new Map();
     this._seqs.delete(sub.variant);
     call(sub.opts.onReset, { variant: sub.variant, epoch });
   }
@@ -302,7 +335,19 @@ export class SignalgateClient {
       if (snap.version <= sub.versions.get(snap.instance_id)) return;
       sub.versions.set(snap.instance_id, snap.version);
     }
+    if (sub.opts.deltas) sub.held.set(snap.instance_id, snap);
     call(sub.opts.onSnapshot, snap);
+  }
+
+  /** Applies a `snapshot_delta` to the held snapshot; resubscribes if the base is not held. */
+  _delta(sub, delta) {
+    if (sub.opts.instanceId != null && delta.instance_id !== sub.opts.instanceId) return;
+    const base = sub.held.get(delta.instance_id);
+    if (base?.version !== delta.base_version) {
+      if (!sub.syncing) this._send(sub); // the ack brings full snapshots
+      return;
+    }
+    this._snapshot(sub, mergePatch(base, delta.patch));
   }
 
   /**

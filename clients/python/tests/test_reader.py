@@ -1,0 +1,306 @@
+"""The reader against a real gateway process on MariaDB, PostgreSQL and SQLite: every event
+once and in seq order through a gateway crash and restart, a SIGTERM (``server_shutdown``), a
+slow-consumer cut-off, a database recreated (stream reset) and an expired token (a fresh one
+from the token provider, the resume gap filled over REST with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List
+
+import pytest
+from harness import (
+    DEADLINE,
+    Gateway,
+    TestDb,
+    gateway_binary,
+    gateway_head,
+    until,
+    wait_until,
+)
+
+from signalgate import BlockingReader, Reader, SignalgateError, Writer
+
+
+def write(w: Writer, variant: str, tag: str, n: int, pad: str = "") -> List[str]:
+    """Writes ``n`` events of ``variant`` in one transaction; returns their keys."""
+    keys = [f"{variant}|i1|rb2405.SHFE|{tag}|{i}" for i in range(n)]
+    rows = [(variant, "i1", "rb2405.SHFE", "signal", k, {"i": i, "pad": pad})
+            for i, k in enumerate(keys)]
+    assert w.events(rows) == n
+    return keys
+
+
+def run(body: Callable[[], Awaitable[None]], *cleanup: Callable[[], None]) -> None:
+    """Runs the test's coroutine, then the clean-ups whatever happened."""
+    try:
+        asyncio.run(body())
+    finally:
+        for fn in cleanup:
+            fn()
+
+
+def assert_exactly_once(got: List[Dict[str, Any]], keys: List[str], what: str) -> None:
+    seqs = [e["seq"] for e in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{what}: seqs not contiguous"
+    got_keys = [e["event_key"] for e in got]
+    assert len(set(got_keys)) == len(got_keys), f"{what}: a duplicate event"
+    assert sorted(got_keys) == sorted(keys), f"{what}: lost or foreign events"
+
+
+def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    w = Writer(db.url)
+    variant = "py_restart"
+    written: List[str] = []
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            written.extend(write(w, variant, f"b{n}", 5))
+            n += 1
+            stop.wait(0.01)  # pacing of the load, not synchronisation
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        async with Reader(gw.url, reconnect_delay=0.1, reconnect_max_delay=0.5) as r:
+            await r.subscribe(variant, on_event=got.append, since_seq=0)
+            writer = threading.Thread(target=keep_writing)
+            writer.start()
+            try:
+                await until(lambda: len(got) >= 50, "the first events")
+                gw.stop(signal.SIGKILL)  # a crash: the connection just ends
+                await asyncio.to_thread(gw.start)
+                await until(lambda: r.stats["connects"] >= 2, "the reconnect after the crash")
+                count = len(got)
+                await until(lambda: len(got) >= count + 50, "events after the restart")
+                gw.stop(signal.SIGTERM)  # server_shutdown, then the connection closes
+                await asyncio.to_thread(gw.start)
+                await until(lambda: r.stats["connects"] >= 3, "the reconnect after SIGTERM")
+                count = len(got)
+                await until(lambda: len(got) >= count + 50, "events after the second start")
+            finally:
+                stop.set()
+                await asyncio.to_thread(writer.join)
+            await until(lambda: len(got) >= len(written), f"all {len(written)} events")
+            assert_exactly_once(got, written, "through a crash and a SIGTERM")
+            assert "server_shutdown" in r.disconnect_reasons
+
+    run(body, w.close, gw.stop)
+
+
+def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> None:
+    # A small send buffer and a consumer whose callback blocks the event loop, so the socket
+    # is not read: the gateway cuts it off (a server-side disconnect python-socketio never
+    # recovers from by itself); the reader reconnects and resumes without loss.
+    gw = Gateway(db.url, tmp_path / "gw.log", "--socket-buffer", "8", "--ping-interval-ms",
+                 "20000", "--ping-timeout-ms", "20000").start()
+    w = Writer(db.url)
+    variant = "py_slow"
+    pad = "x" * 16 * 1024
+    written: List[str] = []
+
+    def cut_off() -> bool:
+        return gw.metric("signalgate_slow_disconnects_total") >= 1
+
+    def flood() -> None:
+        n = 0
+        while not cut_off():
+            written.extend(write(w, variant, f"f{n}", 20, pad))
+            n += 1
+            assert n < 300, "never cut off (6,000 events of 16 KiB written)"
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        stalled = threading.Event()
+
+        def on_event(ev: Dict[str, Any]) -> None:
+            got.append(ev)
+            if not stalled.is_set():
+                stalled.set()
+                wait_until(cut_off, "the slow-consumer cut-off")  # blocks the loop on purpose
+
+        async with Reader(gw.url, reconnect_delay=0.1) as r:
+            await r.subscribe(variant, on_event=on_event)
+            flooder = threading.Thread(target=flood)
+            flooder.start()
+            await asyncio.to_thread(flooder.join)
+            written.extend(write(w, variant, "after", 5))
+            await until(lambda: len(got) >= len(written), f"all {len(written)} events")
+            assert_exactly_once(got, written, "through a slow-consumer cut-off")
+            assert r.stats["disconnects"] >= 1 and r.stats["connects"] >= 2
+
+    run(body, w.close, gw.stop)
+
+
+def test_database_recreated_resets_the_stream(db: TestDb, tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    variant = "py_reset"
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        resets: List[Dict[str, Any]] = []
+        async with Reader(gw.url, reconnect_delay=0.1) as r:
+            await r.subscribe(variant, on_event=got.append, on_reset=resets.append, since_seq=0)
+            with Writer(db.url) as w:
+                old = write(w, variant, "old", 20)
+            await until(lambda: len(got) == 20, "the first history")
+            assert_exactly_once(got, old, "first history")
+            old_epoch = r.epoch(variant)
+            gw.stop()
+            db.recreate()  # an empty database: a new identity once migrated at start
+            await asyncio.to_thread(gw.start)
+            await until(lambda: resets, "the reset")
+            await until(lambda: r.connected and r.last_seq(variant) == 0, "the fresh subscribe")
+            assert r.epoch(variant) != old_epoch
+            got.clear()
+            with Writer(db.url) as w:
+                new = write(w, variant, "new", 10)
+            await until(lambda: len(got) == 10, "the new history")
+            assert_exactly_once(got, new, "new history")
+            assert got[0]["seq"] == 1, "the new history starts again at seq 1"
+            assert len(resets) == 1 and resets[0]["variant"] == variant
+
+    run(body, gw.stop)
+
+
+def test_expired_token_reconnects_with_a_fresh_one_and_fills_the_gap(db: TestDb,
+                                                                      tmp_path: Path) -> None:
+    # --resume-cap 5: the resume after the expiry is truncated, so the gap is filled over REST,
+    # which needs the (fresh) token as well.
+    gw = Gateway(db.url, tmp_path / "gw.log", "--resume-cap", "5",
+                 jwt_secret="py-client-test-secret-0123456789abcdef").start()
+    variant = "py_auth"
+
+    async def body() -> None:
+        asked, release = asyncio.Event(), asyncio.Event()
+        calls: List[float] = []
+
+        async def token() -> str:
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                return await asyncio.to_thread(gw.token, "2s")  # expires while subscribed
+            if len(calls) == 2:  # the reconnect after auth_expired: the gap is written first
+                asked.set()
+                await release.wait()
+            return await asyncio.to_thread(gw.token, "1h", "py_*")
+
+        got: List[Dict[str, Any]] = []
+        async with Reader(gw.url, token=token, reconnect_delay=0.1) as r:
+            await r.subscribe(variant, on_event=got.append, since_seq=0)
+            keys = await asyncio.to_thread(write, w, variant, "before", 3)
+            await until(lambda: len(got) == 3, "the first events")
+            await until(asked.is_set, "the reconnect after the token expired")
+            assert r.disconnect_reasons[-1] == "auth_expired"
+            keys += await asyncio.to_thread(write, w, variant, "gap", 40)
+            fresh = await asyncio.to_thread(gw.token, "1h")
+
+            async def numbered() -> bool:  # else the resume is not truncated
+                return await gateway_head(gw.url, variant, fresh) >= 43
+
+            await until(numbered, "the gateway to number the gap")
+            release.set()
+            await until(lambda: len(got) == 43, "the gap, filled over REST")
+            assert r.stats["gap_fills"] >= 1
+            keys += await asyncio.to_thread(write, w, variant, "after", 3)
+            await until(lambda: len(got) == 46, "live events after the gap")
+            assert_exactly_once(got, keys, "through a token expiry")
+            with pytest.raises(SignalgateError) as refused:  # the token grants py_* only
+                await r.subscribe("other_variant", on_event=got.append)
+            assert refused.value.code == "forbidden"
+            assert r.last_seq("other_variant") is None
+
+    w = Writer(db.url)
+    run(body, w.close, gw.stop)
+
+
+def test_blocking_reader_iterates_events_and_follows_bars_across_a_restart(db: TestDb,
+                                                                            tmp_path: Path) -> None:
+    gw = Gateway(db.url, tmp_path / "gw.log", "--bars-poll-interval-ms", "100").start()
+    variant = "py_blocking"
+
+    def add_bar(minute: int) -> None:
+        interval = "`interval`" if db.backend == "mysql" else '"interval"'  # a reserved word
+        db.query(f"INSERT INTO dbbardata (symbol, exchange, datetime, {interval}, volume, "
+                 "turnover, open_interest, open_price, high_price, low_price, close_price) VALUES "
+                 f"('rb2405', 'SHFE', '2026-11-21 01:{minute:02d}:00', '1m', 10, 100, 5, "
+                 f"1, 2, 0.5, {minute})")
+
+    w = Writer(db.url)
+    try:
+        add_bar(0)
+        keys = write(w, variant, "it", 5)
+        with BlockingReader(gw.url, timeout=DEADLINE, reconnect_delay=0.1) as r:
+            got = []
+            for ev in r.events(variant, since_seq=0, idle_timeout=DEADLINE):
+                got.append(ev)
+                if len(got) == 5:
+                    break  # ends the subscription
+            assert_exactly_once(got, keys, "the iterator")
+            assert r.last_seq(variant) == got[-1]["seq"]
+
+            bars: List[Dict[str, Any]] = []
+            first = r.subscribe_bars("rb2405.SHFE", "1m", bars.append)
+            assert first is not None and first["close"] == 0
+            gw.stop()  # SIGTERM: the reader follows the series again after the reconnect
+            add_bar(1)
+            gw.start()
+            wait_until(lambda: len(bars) >= 2, "the next bar after the restart")
+            assert [b["close"] for b in bars] == [0, 1], "each bar once, in time order"
+    finally:
+        w.close()
+        gw.stop()
+
+
+def test_resume_below_pruned_history_starts_over(db: TestDb, tmp_path: Path) -> None:
+    # Retention deleted events the position still needs: the gateway answers history_pruned;
+    # the reader reports it, calls on_reset and subscribes again from scratch.
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    variant = "py_pruned"
+    old = datetime.now(timezone.utc) - timedelta(days=3)
+
+    def write_old(w: Writer, tag: str, n: int) -> None:
+        assert w.events([(variant, "i1", "rb2405.SHFE", "signal", f"{variant}|{tag}|{i}", {},
+                          None, old) for i in range(n)]) == n
+
+    async def body() -> None:
+        got: List[Dict[str, Any]] = []
+        async with Reader(gw.url) as first:
+            await first.subscribe(variant, on_event=got.append, since_seq=0)
+            await asyncio.to_thread(write_old, w, "a", 5)
+            await until(lambda: len(got) == 5, "the first events")
+            position, epoch = first.last_seq(variant), first.epoch(variant)
+        await asyncio.to_thread(write_old, w, "b", 10)
+        await until(lambda: _head_at(gw, variant, 15), "the gateway to number the events")
+        gw.stop()
+        subprocess.run([gateway_binary(), "prune", "--events-older-than", "1d", "--database-url",
+                        db.url], check=True, capture_output=True, timeout=DEADLINE)
+        await asyncio.to_thread(gw.start)
+
+        got.clear()
+        resets: List[Dict[str, Any]] = []
+        errors: List[SignalgateError] = []
+        async with Reader(gw.url) as r:
+            ack = await r.subscribe(variant, on_event=got.append, on_reset=resets.append,
+                                    on_error=errors.append, since_seq=position, epoch=epoch)
+            assert [e.code for e in errors] == ["history_pruned"]
+            assert [x["reason"] for x in resets] == ["history_pruned"]
+            assert ack["seq"] == 15 and got == [], "a fresh subscribe: first paint is REST's job"
+            keys = await asyncio.to_thread(write, w, variant, "new", 3)
+            await until(lambda: len(got) == 3, "live events after the fresh subscribe")
+            assert_exactly_once(got, keys, "after history_pruned")
+            assert got[0]["seq"] == 16
+
+    w = Writer(db.url)
+    run(body, w.close, gw.stop)
+
+
+async def _head_at(gw: Gateway, variant: str, seq: int) -> bool:
+    return await gateway_head(gw.url, variant) >= seq
