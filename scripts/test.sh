@@ -362,8 +362,10 @@ else
     if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
         export PATH="$cargo_bin:$PATH"
     fi
-    # The tests start the gateway binary; a no-op when cargo test or the browser step built it.
-    (cd "$REPO_ROOT" && cargo build)
+    # The tests start the gateway binary; the same targets (and features) as cargo test and the
+    # browser step, so it is a no-op after them (a plain `cargo build` would rebuild the crate
+    # without the dev-dependency's features).
+    (cd "$REPO_ROOT" && cargo build --workspace --all-targets)
     SIGNALGATE_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/signalgate" \
         bash "$REPO_ROOT/clients/python/run-tests.sh"
 fi

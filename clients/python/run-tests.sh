@@ -42,7 +42,7 @@ info "$("$VENV/bin/python" -c 'import signalgate as s; print("signalgate", s.__v
 export SIGNALGATE_BIN="${SIGNALGATE_BIN:-$TARGET/debug/signalgate}"
 if [[ ! -x "$SIGNALGATE_BIN" ]]; then
     info "no gateway binary at $SIGNALGATE_BIN: cargo build"
-    (cd "$REPO_ROOT" && cargo build)
+    (cd "$REPO_ROOT" && cargo build --workspace --all-targets)
 fi
 export SIGNALGATE_TEST_MYSQL_URL="${SIGNALGATE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
 export SIGNALGATE_TEST_POSTGRES_URL="${SIGNALGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
