@@ -102,7 +102,8 @@ def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path,
         # Known intermittent bug (about 1 run in 6 here, SQLite only so far): when the cut-off
         # comes within ~100 ms of the subscribe, the reader never reconnects. Still run and
         # reported (xfail/xpass) until it is found; see clients/python/README.md.
-        request.applymarker(pytest.mark.xfail(strict=False, reason="reader may miss a very early cut-off"))
+        request.applymarker(
+            pytest.mark.xfail(strict=False, reason="reader may miss a very early cut-off"))
     # A small send buffer and a consumer whose callback blocks the event loop, so the socket
     # is not read: the gateway cuts it off (a server-side disconnect python-socketio never
     # recovers from by itself); the reader reconnects and resumes without loss.
