@@ -40,16 +40,9 @@ die() {
 # --- 1. the venv
 pinned="$(grep -E '^schemathesis==' "$REQUIREMENTS" | cut -d= -f3)"
 [[ -n "$pinned" ]] || die "no schemathesis==VERSION line in $REQUIREMENTS"
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    rm -rf "$VENV"
-    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-        info "python3 -m venv failed: installing python3 and python3-venv"
-        apt-get update
-        apt-get install -y python3 python3-venv
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-    fi
-fi
+# shellcheck source=scripts/venv.sh
+source "$REPO_ROOT/scripts/venv.sh"
+ensure_venv "$VENV"
 installed="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)"
 if [[ "$installed" != "$pinned" ]]; then
     info "installing schemathesis $pinned into $VENV"

@@ -60,6 +60,14 @@ die() {
     exit 1
 }
 
+# cargo_on_path: rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
+cargo_on_path() {
+    local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+        export PATH="$cargo_bin:$PATH"
+    fi
+}
+
 # probe SNIPPET: run a bash snippet, bounded by `timeout 5`, output hidden.
 probe() { timeout 5 bash -c "$1" >/dev/null 2>&1; }
 
@@ -258,11 +266,7 @@ if [[ "${SIGNALGATE_TEST_SKIP_CARGO:-}" == 1 ]]; then
     section "SIGNALGATE_TEST_SKIP_CARGO=1: services ready, skipping cargo steps"
 else
     section "Rust toolchain"
-    # rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
-    cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
-        export PATH="$cargo_bin:$PATH"
-    fi
+    cargo_on_path
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found. Install a rustup toolchain (rust-version in Cargo.toml; Debian's rustc is too old) and put ~/.cargo/bin on PATH"
     for component in rustfmt clippy; do
@@ -341,10 +345,7 @@ else
             apt-get install -y "${missing[@]}"
         fi
         info "$(/usr/bin/chromium --version 2>/dev/null || echo 'chromium: version unknown')"
-        cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-        if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
-            export PATH="$cargo_bin:$PATH"
-        fi
+        cargo_on_path
         # The tests start the real gateway binary; cargo test built it already unless the cargo
         # steps were skipped. A no-op when it is up to date (the same targets and features as
         # cargo test).
@@ -358,10 +359,7 @@ if [[ "${SIGNALGATE_TEST_SKIP_PYTHON:-}" == 1 ]]; then
     section "SIGNALGATE_TEST_SKIP_PYTHON=1: skipping the Python client's tests"
 else
     section "Python client (clients/python/): pytest against the gateway binary"
-    cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
-        export PATH="$cargo_bin:$PATH"
-    fi
+    cargo_on_path
     # The tests start the gateway binary; the same targets (and features) as cargo test and the
     # browser step, so it is a no-op after them (a plain `cargo build` would rebuild the crate
     # without the dev-dependency's features).

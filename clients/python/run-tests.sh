@@ -20,16 +20,9 @@ VENV="$TARGET/python-client-venv"
 
 info() { printf '  %s\n' "$*"; }
 
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    rm -rf "$VENV"
-    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-        info "python3 -m venv failed: installing python3 and python3-venv"
-        apt-get update
-        apt-get install -y python3 python3-venv
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-    fi
-fi
+# shellcheck source=scripts/venv.sh
+source "$REPO_ROOT/scripts/venv.sh"
+ensure_venv "$VENV"
 # A copy of the package's source, so the build leaves nothing (build/, *.egg-info) in the tree.
 build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
