@@ -10,6 +10,7 @@ test's temporary directory. The gateway binary is ``SIGNALGATE_BIN`` (default:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -178,6 +179,13 @@ class Gateway:
             if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def last_seq(self, variant: str) -> int:
+        """The variant's event position as the gateway holds it (``/api/overview``; 0: none)."""
+        with urllib.request.urlopen(f"{self.url}/api/overview", timeout=5) as res:
+            page = json.load(res)
+        return max((int(v["last_seq"]) for v in page["variants"] if v["variant"] == variant),
+                   default=0)
 
     def token(self, ttl: str = "1h", variants: str = "*") -> str:
         assert self.jwt_secret

@@ -123,6 +123,10 @@ class Reader:
     :param on_connect: called with the connection's number after each connect.
     :param on_disconnect: called with the reason after each lost connection.
     :param ack_timeout: seconds to wait for an ``unsubscribe`` ack and for a connect.
+    :param max_message_size: the largest websocket message accepted, in bytes (``0``: no
+        limit, the default, as in browsers). A resume ack holds up to ``--resume-cap`` events
+        and every snapshot of the variant, so it can be many megabytes; aiohttp's own default
+        (4 MiB) made such a reader fail the same resubscribe forever.
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class Reader:
         on_connect: Callback = None,
         on_disconnect: Callback = None,
         ack_timeout: float = 10.0,
+        max_message_size: int = 0,
     ) -> None:
         self.url = url.rstrip("/")
         self._rest = (rest_url or url).rstrip("/")
@@ -144,6 +149,7 @@ class Reader:
         self._delay = (reconnect_delay, reconnect_max_delay)
         self._hooks = {"shutdown": on_shutdown, "connect": on_connect, "disconnect": on_disconnect}
         self._ack_timeout = ack_timeout
+        self._ws_options = {"max_msg_size": max(0, int(max_message_size))}
         self._subs: Dict[str, _Sub] = {}
         self._seqs: Dict[str, int] = {}  # variant -> last seq seen (kept after unsubscribe)
         self._bars: Dict[Tuple[str, str], _Bars] = {}
@@ -321,7 +327,9 @@ class Reader:
             gen = self._gen
             ended = asyncio.Event()
             state = {"reason": "", "now": False}
-            sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
+            sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False,
+                                       handle_sigint=False,
+                                       websocket_extra_options=dict(self._ws_options))
             self._wire(sio, gen, ended, state)
             try:
                 token = await self._token()
