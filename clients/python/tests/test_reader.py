@@ -1,15 +1,19 @@
 """The reader against a real gateway process on MariaDB, PostgreSQL and SQLite: every event
 once and in seq order through a gateway crash and restart, a SIGTERM (``server_shutdown``), a
 slow-consumer cut-off, a database recreated (stream reset) and an expired token (a fresh one
-from the token provider, the resume gap filled over REST with it)."""
+from the token provider, the resume gap filled over REST with it); the opt-in ``batch``
+(``event_batch``) and ``deltas`` (``snapshot_delta``) subscriptions through restarts."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List
@@ -328,3 +332,151 @@ def test_resume_below_pruned_history_starts_over(db: TestDb, tmp_path: Path) -> 
 
 async def _head_at(gw: Gateway, variant: str, seq: int) -> bool:
     return await gateway_head(gw.url, variant) >= seq
+
+
+def test_batch_and_plain_subscribers_get_every_event_once_through_restarts(db: TestDb,
+                                                                           tmp_path: Path) -> None:
+    # Two readers on one variant, one with batch=True (event_batch packets), one without
+    # (event_new): both see the same events, once each, in seq order, through a crash and a
+    # SIGTERM; the batch one keeps asking for batches after each reconnect.
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    w = Writer(db.url)
+    variant = "py_batch"
+    written: List[str] = []
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            written.extend(write(w, variant, f"b{n}", 5))
+            n += 1
+            stop.wait(0.01)  # pacing of the load, not synchronisation
+
+    async def body() -> None:
+        batched: List[Dict[str, Any]] = []
+        plain: List[Dict[str, Any]] = []
+
+        async def fifty_more(what: str) -> None:
+            count = len(batched)
+            await until(lambda: len(batched) >= count + 50, what)
+
+        async def reconnected(readers: List[Reader], connects: int) -> None:
+            await until(lambda: all(r.stats["connects"] >= connects for r in readers),
+                        "both readers back")
+
+        opts: Dict[str, Any] = {"reconnect_delay": 0.1, "reconnect_max_delay": 0.5}
+        async with Reader(gw.url, **opts) as rb, Reader(gw.url, **opts) as rp:
+            await rb.subscribe(variant, on_event=batched.append, since_seq=0, batch=True)
+            await rp.subscribe(variant, on_event=plain.append, since_seq=0)
+            writer = threading.Thread(target=keep_writing)
+            writer.start()
+            try:
+                for sig, connects in ((signal.SIGKILL, 2), (signal.SIGTERM, 3)):
+                    await fifty_more("events before the stop")
+                    batches = rb.stats["batches"]
+                    assert batches >= 1, "event_batch packets, not event_new"
+                    gw.stop(sig)
+                    await asyncio.to_thread(gw.start)
+                    await reconnected([rb, rp], connects)
+                    await fifty_more("events after the restart")
+                    assert rb.stats["batches"] > batches, "batch: true sent again on resubscribe"
+            finally:
+                stop.set()
+                await asyncio.to_thread(writer.join)
+            await until(lambda: len(batched) >= len(written) and len(plain) >= len(written),
+                        f"all {len(written)} events on both readers")
+            assert_exactly_once(batched, written, "batch subscriber")
+            assert_exactly_once(plain, written, "plain subscriber")
+            assert [e["seq"] for e in batched] == [e["seq"] for e in plain]
+            assert rp.stats["batches"] == 0, "no event_batch without batch: true"
+            assert rb.stats["batches"] < len(batched) // 2, "packets hold several events"
+
+    run(body, w.close, gw.stop)
+
+
+def _rest_snapshots(gw: Gateway, variant: str) -> Dict[str, Dict[str, Any]]:
+    """``GET /api/snapshot/{variant}``: instance_id -> snapshot (empty on 404)."""
+    try:
+        with urllib.request.urlopen(f"{gw.url}/api/snapshot/{variant}", timeout=5) as res:
+            page = json.load(res)
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return {}
+        raise
+    return {s["instance_id"]: s for s in page["snapshots"]}
+
+
+def test_deltas_subscriber_rebuilds_each_snapshot_from_merge_patches(db: TestDb,
+                                                                     tmp_path: Path) -> None:
+    # A multi-instrument snapshot per instance, one instrument changed (or removed, or added)
+    # per upsert: the gateway sends snapshot_delta merge patches, the (blocking) reader applies
+    # them and hands on_snapshot the full snapshot, equal to what REST serves; after a SIGTERM
+    # restart the resubscribe asks for deltas again and they keep coming.
+    gw = Gateway(db.url, tmp_path / "gw.log").start()
+    variant = "py_deltas"
+    instruments = [f"s{i:02d}.SHFE" for i in range(20)]
+
+    def payload(step: int) -> Dict[str, Any]:
+        body: Dict[str, Any] = {
+            s: {"price": 3500.0 + i, "status": {"dull_top": False, "td_count": i},
+                "history": [1, 2, 3]}
+            for i, s in enumerate(instruments)}
+        body[instruments[step % 20]]["price"] += step  # one price changes
+        body[instruments[(step + 1) % 20]]["status"]["dull_top"] = step % 2 == 0
+        body[instruments[(step + 2) % 20]]["history"] = [step]  # an array replaced whole
+        del body[instruments[(step + 3) % 20]]  # a member removed (null in the patch)
+        return {"instruments": body, "positions_summary": {"count": step}}
+
+    w = Writer(db.url, snapshot_interval=0)  # every upsert at once: no coalescing here
+    delivered: Dict[str, Dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def on_snapshot(s: Dict[str, Any]) -> None:  # in the reader's thread
+        with lock:
+            delivered[s["instance_id"]] = s
+
+    def db_version(instance: str) -> int:
+        rows = db.query("SELECT version FROM monitor_signal_snapshot WHERE variant = "
+                        f"'{variant}' AND instance_id = '{instance}'")
+        return int(rows[0][0])
+
+    def upsert_and_check(instance: str, step: int) -> None:
+        w.snapshot(variant, instance, payload(step), bar_interval="1m", bar_window=1)
+        version = db_version(instance)
+
+        def same() -> bool:
+            rest = _rest_snapshots(gw, variant).get(instance)
+            with lock:
+                got = delivered.get(instance)
+            return (rest is not None and rest["version"] == version and got == rest)
+
+        wait_until(same, f"{instance} v{version} delivered and equal to REST")
+
+    try:
+        for inst in ("i1", "i2"):
+            w.snapshot(variant, inst, payload(0))
+        wait_until(lambda: len(_rest_snapshots(gw, variant)) == 2, "the first snapshots")
+        with BlockingReader(gw.url, timeout=DEADLINE, reconnect_delay=0.1) as br:
+            r = br.reader
+            ack = br.subscribe(variant, on_snapshot=on_snapshot, deltas=True)
+            assert len(ack["snapshots"]) == 2
+            steps = 0
+            for step in range(1, 11):
+                for inst in ("i1", "i2"):
+                    upsert_and_check(inst, step)
+                    steps += 1
+            assert r.stats["deltas"] == steps, "every change came as a delta"
+            assert r.stats["delta_misses"] == 0
+            assert delivered["i1"]["payload"] == payload(10)
+
+            gw.stop()  # SIGTERM: the reconnect resubscribes with deltas: true
+            gw.start()
+            wait_until(lambda: r.stats["connects"] >= 2 and r.connected, "the reconnect")
+            for step in range(11, 16):
+                upsert_and_check("i1", step)
+            assert r.stats["deltas"] == steps + 5, "deltas again after the resubscribe"
+            assert r.stats["delta_misses"] == 0
+            assert delivered["i1"]["payload"] == payload(15)
+    finally:
+        w.close()
+        gw.stop()

@@ -46,7 +46,8 @@ class BlockingReader:
         return fut.result(self._timeout if timeout is None else timeout)
 
     def subscribe(self, variant: str, **options: Any) -> Ack:
-        """:meth:`Reader.subscribe`: callbacks run in the reader's thread."""
+        """:meth:`Reader.subscribe` (same keywords, ``batch=True`` and ``deltas=True``
+        included): callbacks run in the reader's thread."""
         return self._run(self.reader.subscribe(variant, **options))
 
     def unsubscribe(self, variant: str) -> None:
@@ -60,7 +61,8 @@ class BlockingReader:
     def events(self, variant: str, *, idle_timeout: Optional[float] = None,
                **options: Any) -> Iterator[Event]:
         """Subscribes and yields each event once, in seq order. Ends after ``idle_timeout``
-        seconds without an event (never when ``None``); unsubscribes when the loop ends."""
+        seconds without an event (never when ``None``); unsubscribes when the loop ends.
+        ``options`` are :meth:`Reader.subscribe`'s (e.g. ``since_seq=0, batch=True``)."""
         items: "queue.Queue[Event]" = queue.Queue()
         self.subscribe(variant, on_event=items.put, **options)
         try:

@@ -16,6 +16,21 @@ across anything that ends a connection:
 * python-socketio runs each incoming message in its own task: the reader's handlers only put
   the message on one queue, and one worker task applies them in arrival order and calls the
   callbacks (plain functions or coroutines) one at a time, so callbacks never overlap.
+
+Two opt-in options of ``subscribe`` (docs/realtime.md, "Batched events and snapshot deltas")
+are sent in every subscribe of that subscription, resubscribes after reconnects included:
+
+* ``batch=True``: live events come as ``event_batch {variant, events}`` packets; the worker
+  unpacks each into the same ``on_event`` calls as ``event_new`` (in order, deduplicated by
+  ``seq``, buffered while an ack is applied). ``stats["batches"]`` counts the packets.
+* ``deltas=True``: snapshot changes come as ``snapshot_delta {variant, instance_id, version,
+  base_version, patch}``, an RFC 7386 merge patch over the whole snapshot document. The reader
+  keeps the last snapshot it delivered per instance; when its ``version`` is ``base_version``
+  it applies the patch (:func:`~signalgate.merge_patch`) and hands ``on_snapshot`` the full
+  result, exactly as a ``snapshot_update`` would carry it (unchanged parts are shared with the
+  previous snapshot: treat snapshots as read-only). A delta whose base it does not hold makes
+  it resubscribe from its position: the ack carries full snapshots. ``stats["deltas"]`` counts
+  the deltas applied, ``stats["delta_misses"]`` those whose base was not held.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ from urllib.parse import quote
 import aiohttp
 import socketio
 
+from .patch import merge_patch
 from .types import Ack, Bar, Event
 
 log = logging.getLogger("signalgate")
@@ -78,6 +94,9 @@ class _Sub:
     buffer: List[Event] = field(default_factory=list)
     gap_retries: int = 0
     retry: Optional[asyncio.TimerHandle] = None
+    batch: bool = False  # ask for event_batch packets
+    deltas: bool = False  # ask for snapshot_delta merge patches
+    held: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # with deltas: instance -> last
 
 
 @dataclass(eq=False)
@@ -160,8 +179,11 @@ class Reader:
         self._closed = False
         self._session: Optional[aiohttp.ClientSession] = None
         self._tasks: List["asyncio.Task[None]"] = []
-        #: Counters for monitoring and tests: connects, disconnects, gap fills, resets.
-        self.stats: Dict[str, int] = {"connects": 0, "disconnects": 0, "gap_fills": 0, "resets": 0}
+        #: Counters for monitoring and tests: connects, disconnects, gap fills, resets,
+        #: ``event_batch`` packets received, ``snapshot_delta`` s applied and those whose base
+        #: version was not held (each makes the reader resubscribe).
+        self.stats: Dict[str, int] = {"connects": 0, "disconnects": 0, "gap_fills": 0, "resets": 0,
+                                      "batches": 0, "deltas": 0, "delta_misses": 0}
         #: The reasons of the lost connections, oldest first (the last 100).
         self.disconnect_reasons: List[str] = []
 
@@ -245,6 +267,8 @@ class Reader:
         vt_symbols: Optional[List[str]] = None,
         since_seq: Optional[int] = None,
         epoch: Optional[str] = None,
+        batch: bool = False,
+        deltas: bool = False,
     ) -> Ack:
         """Follows ``variant``; returns the first successful ack (raises ``SignalgateError`` if
         the server refuses it, e.g. ``forbidden``: the subscription is then forgotten;
@@ -257,6 +281,10 @@ class Reader:
         for the variant, the reader has already started over; ``on_error(SignalgateError)``: a
         refused resubscribe or failed gap fill (the reader retries by itself);
         ``on_truncated({"variant", "from_seq", "to_seq"})``: a replay is completed over REST.
+
+        ``batch=True`` asks for ``event_batch`` packets, ``deltas=True`` for ``snapshot_delta``
+        merge patches (see the module doc); the callbacks see the same events and snapshots
+        either way.
         """
         await self.start()
         if variant in self._subs:
@@ -264,7 +292,8 @@ class Reader:
         callbacks = {"event": on_event, "snapshot": on_snapshot, "reset": on_reset,
                      "error": on_error, "ack": on_ack, "truncated": on_truncated}
         sub = _Sub(variant, instance_id, list(vt_symbols) if vt_symbols else None, callbacks,
-                   since_seq, asyncio.get_running_loop().create_future(), epoch=epoch)
+                   since_seq, asyncio.get_running_loop().create_future(), epoch=epoch,
+                   batch=bool(batch), deltas=bool(deltas))
         self._subs[variant] = sub
         if self._connected:
             await self._send(sub)
@@ -380,6 +409,8 @@ class Reader:
         sio.on("server_shutdown", on_shutdown)
         sio.on("auth_expired", lambda msg=None: state.update(reason="auth_expired"))
         sio.on("event_new", lambda ev=None: put(("event", gen, ev)))
+        sio.on("event_batch", lambda b=None: put(("batch", gen, b)))
+        sio.on("snapshot_delta", lambda d=None: put(("delta", gen, d)))
         sio.on("snapshot_update", lambda snap=None: put(("snapshot", gen, snap)))
         sio.on("stream_reset", lambda r=None: put(("stream_reset", gen, r)))
         sio.on("bar_update", lambda b=None: put(("bar", gen, b)))
@@ -442,7 +473,8 @@ class Reader:
             await self._push(kind, item[2] if isinstance(item[2], dict) else {})
 
     async def _push(self, kind: str, msg: Dict[str, Any]) -> None:
-        """A server push: ``event``, ``snapshot``, ``stream_reset`` or ``bar``."""
+        """A server push: ``event``, ``batch``, ``snapshot``, ``delta``, ``stream_reset`` or
+        ``bar``."""
         if kind == "bar":
             bars = self._bars.get((str(msg.get("vt_symbol")), str(msg.get("interval"))))
             if bars is not None:
@@ -456,8 +488,20 @@ class Reader:
                 sub.buffer.append(msg)  # type: ignore[arg-type]
             else:
                 await self._event(sub, msg)
+        elif kind == "batch":
+            self.stats["batches"] += 1
+            events = msg.get("events")
+            for ev in events if isinstance(events, list) else []:
+                if self._subs.get(sub.variant) is not sub:
+                    break  # a callback unsubscribed meanwhile
+                if sub.syncing:
+                    sub.buffer.append(ev)
+                else:
+                    await self._event(sub, ev)
         elif kind == "snapshot":
             await self._snapshot(sub, msg)
+        elif kind == "delta":
+            await self._delta(sub, msg)
         elif kind == "stream_reset":
             await self._reset(sub, msg.get("epoch"), "stream_reset")
             await self._send(sub)
@@ -480,6 +524,10 @@ class Reader:
             req["instance_id"] = sub.instance_id
         if sub.vt_symbols:
             req["vt_symbols"] = list(sub.vt_symbols)
+        if sub.batch:
+            req["batch"] = True
+        if sub.deltas:
+            req["deltas"] = True
         if sub.last_seq is not None:
             req["since_seq"] = sub.last_seq
             if sub.epoch is not None:
@@ -606,6 +654,7 @@ class Reader:
         sub.last_seq = None
         sub.epoch = epoch if isinstance(epoch, str) else None
         sub.versions = {}
+        sub.held = {}
         self._seqs.pop(sub.variant, None)
         self.stats["resets"] += 1
         await _call(sub.callbacks["reset"],
@@ -640,7 +689,32 @@ class Reader:
             if version <= sub.versions.get(instance, -1):
                 return
             sub.versions[instance] = version
+        if sub.deltas and isinstance(instance, str):
+            sub.held[instance] = snap  # the base of the next snapshot_delta
         await _call(sub.callbacks["snapshot"], snap)
+
+    async def _delta(self, sub: _Sub, delta: Dict[str, Any]) -> None:
+        """Applies a ``snapshot_delta`` to the held snapshot of its instance and delivers the
+        result; resubscribes when that base is not held (the ack brings full snapshots)."""
+        instance = delta.get("instance_id")
+        if sub.instance_id is not None and instance != sub.instance_id:
+            return
+        base = sub.held.get(instance) if isinstance(instance, str) else None
+        patch = delta.get("patch")
+        if (base is None or base.get("version") != delta.get("base_version")
+                or not isinstance(patch, dict)):
+            self.stats["delta_misses"] += 1
+            log.info("signalgate: %s delta %s from %s, but %s is held: resubscribing",
+                     sub.variant, delta.get("version"), delta.get("base_version"),
+                     None if base is None else base.get("version"))
+            if not sub.syncing:  # else the pending ack brings full snapshots anyway
+                await self._send(sub)
+            return
+        self.stats["deltas"] += 1
+        snap = merge_patch(base, patch)  # a new top-level dict: the patch is an object
+        if isinstance(delta.get("version"), int):
+            snap["version"] = delta["version"]  # the patch carries it too; the delta rules
+        await self._snapshot(sub, snap)
 
     # ---------------------------------------------------------------- bars
 
