@@ -3,18 +3,21 @@
 //! Messages are queued socket by socket (the JSON text is serialised once and only copied into
 //! each frame), so a full send buffer is attributed to the right client: that client alone is
 //! cut off. socketioxide's room broadcast reports full buffers without saying which socket.
+//! A fan-out step resolves its receivers, their grants and subscriptions once, not per event.
 //!
 //! Subscriptions with `batch` get one `event_batch` per socket per fan-out step
 //! ([`Fanout::emit_events`]); with `deltas`, a `snapshot_delta` when they hold the previous
 //! version ([`Fanout::emit_snapshot`]). socketioxide 0.18 encodes every `Socket::emit` anew;
-//! only its room broadcast encodes once, and that one cannot say which socket was full.
+//! only its room broadcast encodes once, and that one cannot say which socket was full (what
+//! encoding once would save, measured by `loadtest/parser-bench`: about 80 ns of 144 per
+//! `event_new` delivery; BENCHMARKS.md, issue 20).
 //!
 //! Variant messages ([`Fanout::emit_variant`]) are checked once more socket by socket (defence
 //! in depth behind the room names): a socket gets a variant's message only when it follows that
 //! variant and its token, if any, grants it.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -62,24 +65,20 @@ fn with_subscription<R>(
     variant: &str,
     f: impl FnOnce(&mut Subscription) -> R,
 ) -> Option<R> {
-    let granted = socket
-        .extensions
-        .get::<Arc<Grants>>()
-        .is_none_or(|g| g.allows(variant));
-    if !granted {
+    let subs = socket.extensions.get::<Subscriptions>()?;
+    if !subs.allows(variant) {
         return None;
     }
-    let subs = socket.extensions.get::<Subscriptions>()?;
-    let mut subs = subs.lock();
-    subs.get_mut(variant).map(f)
+    let mut map = subs.lock();
+    map.get_mut(variant).map(f)
 }
 
 /// What happened to one socket's packet.
 enum Sent {
     /// Queued.
     Delivered,
-    /// Nothing queued yet (kept for this step's `event_batch`).
-    Deferred,
+    /// Nothing queued, on purpose (the socket is not to have it).
+    Withheld,
     /// Not queued: the socket's buffer is full or it is gone.
     Failed(SendError),
 }
@@ -163,31 +162,96 @@ impl Fanout {
     /// sockets that asked for `batch`. Sockets already in `slow` (found full earlier) are skipped,
     /// so a client that missed a message never gets a later one before it is cut off (it would
     /// otherwise resume after the gap); newly full sockets are added to `slow`.
+    ///
+    /// The receivers, their grants and their subscriptions are resolved once per step, not once
+    /// per event.
     pub fn emit_events(
         &self,
         variant: &str,
         events: &[Arc<PublishedEvent>],
         slow: &mut Vec<SocketRef>,
     ) {
-        let mut batched: HashMap<Sid, (SocketRef, Vec<&RawValue>)> = HashMap::new();
-        for p in events {
-            let rooms = vec![variant_room(variant), symbol_room(variant, &p.vt_symbol)];
-            self.each_socket(variant, rooms, slow, |socket, sub| {
-                if sub.batch {
-                    let entry = batched.entry(socket.id);
-                    entry
-                        .or_insert_with(|| (socket.clone(), Vec::new()))
-                        .1
-                        .push(&p.json);
-                    Sent::Deferred
-                } else {
-                    socket.emit("event_new", &p.json).into()
-                }
-            });
+        let Some(ns) = self.io.of("/") else {
+            return;
+        };
+        // Sockets of the variant room take every event (`None`); those of a symbol room only
+        // that symbol's.
+        let mut receivers: HashMap<Sid, (SocketRef, Option<Vec<&str>>)> = HashMap::new();
+        for socket in ns.clone().to(variant_room(variant)).sockets() {
+            receivers.insert(socket.id, (socket, None));
         }
+        let mut symbols: Vec<&str> = events.iter().map(|p| p.vt_symbol.as_str()).collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        for symbol in symbols {
+            for socket in ns.clone().to(symbol_room(variant, symbol)).sockets() {
+                match receivers.entry(socket.id) {
+                    Entry::Occupied(mut e) => {
+                        if let Some(only) = &mut e.get_mut().1 {
+                            only.push(symbol);
+                        }
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert((socket, Some(vec![symbol])));
+                    }
+                }
+            }
+        }
+        // Resolved once per step: who follows the variant, with which options.
+        let mut plain = Vec::new();
+        let mut batched = Vec::new();
+        for (socket, only) in receivers.into_values() {
+            if slow.iter().any(|s| s.id == socket.id) {
+                continue;
+            }
+            match with_subscription(&socket, variant, |sub| sub.batch) {
+                Some(true) => batched.push((socket, only)),
+                Some(false) => plain.push((socket, only, false)),
+                None => {
+                    // Unreachable while room names are unambiguous; never deliver it regardless.
+                    tracing::error!(sid = %socket.id, %variant, "withheld events from a socket that does not follow or is not granted their variant");
+                }
+            }
+        }
+        let wants = |only: &Option<Vec<&str>>, p: &PublishedEvent| {
+            only.as_ref()
+                .is_none_or(|o| o.contains(&p.vt_symbol.as_str()))
+        };
         let mut delivered = 0u64;
-        for (socket, list) in batched.into_values() {
-            for events in batches(&list) {
+        // Event by event across the sockets (each socket's writer drains while the others are
+        // served); a socket gets nothing more in this step after a refusal, so never a gap.
+        for p in events {
+            for (socket, only, refused) in plain.iter_mut() {
+                if *refused || !wants(only, p) {
+                    continue;
+                }
+                match socket.emit("event_new", &p.json) {
+                    Ok(()) => delivered += 1,
+                    Err(err) => {
+                        *refused = true;
+                        if is_full(&err) {
+                            slow.push(socket.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // What a batch socket without a symbol filter gets: the same list for all of them.
+        let all: Vec<&RawValue> = events.iter().map(|p| &*p.json).collect();
+        for (socket, only) in batched {
+            let own: Vec<&RawValue>;
+            let list = match only {
+                None => &all,
+                Some(_) => {
+                    own = events
+                        .iter()
+                        .filter(|p| wants(&only, p))
+                        .map(|p| &*p.json)
+                        .collect();
+                    &own
+                }
+            };
+            for events in batches(list) {
                 match socket.emit("event_batch", &EventBatchMsg { variant, events }) {
                     Ok(()) => delivered += events.len() as u64,
                     Err(err) => {
@@ -262,7 +326,7 @@ impl Fanout {
                 None => {
                     // Unreachable while room names are unambiguous; never deliver it regardless.
                     tracing::error!(sid = %socket.id, %variant, "withheld a message from a socket that does not follow or is not granted its variant");
-                    Sent::Deferred
+                    Sent::Withheld
                 }
             }
         });
@@ -287,7 +351,7 @@ impl Fanout {
             }
             match send(&socket) {
                 Sent::Delivered => delivered += 1,
-                Sent::Deferred => {}
+                Sent::Withheld => {}
                 Sent::Failed(err) if is_full(&err) => slow.push(socket),
                 Sent::Failed(_) => {}
             }

@@ -20,6 +20,7 @@ use super::{
         self, BarsRequest, OverviewRequest, ProtoError, SubscribeRequest, UnsubscribeRequest,
     },
 };
+use crate::auth::Grants;
 
 /// Connect middleware: sets up per-socket state and registers the event handlers.
 ///
@@ -28,7 +29,8 @@ use super::{
 /// the registration and be ignored. Authentication ([`super::auth::authenticate`]) runs
 /// before it.
 pub async fn register(socket: SocketRef) -> Result<(), Infallible> {
-    socket.extensions.insert(Subscriptions::default());
+    let grants = socket.extensions.get::<Arc<Grants>>();
+    socket.extensions.insert(Subscriptions::new(grants));
     socket.extensions.insert(BarSubscriptions::default());
     socket.on("subscribe", on_subscribe);
     socket.on("unsubscribe", on_unsubscribe);

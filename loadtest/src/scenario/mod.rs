@@ -4,6 +4,8 @@
 //! - `fanout`: many clients on one variant, writers at a fixed rate;
 //! - `spread`: many variants, few clients each;
 //! - `burst`: like fanout, with writer spikes;
+//! - `snapshots`: snapshot-heavy: 100 clients, one writer upserting a 500-instrument book with
+//!   every event, 5 instruments changed per update (compare with and without `--deltas`);
 //! - `resume`: the gateway is restarted mid-run while writers go on; every client reconnects
 //!   with `since_seq`; the time until all have caught up is measured;
 //! - `writers`: writer commits/s on the gateway's schema vs the plain seed schema;
@@ -35,6 +37,8 @@ pub enum Scenario {
     Spread,
     /// Fan-out with writer spikes.
     Burst,
+    /// Snapshot-heavy: a 500-instrument book upserted with every event, 5 instruments changed.
+    Snapshots,
     /// Mass reconnect with `since_seq` after a gateway restart.
     Resume,
     /// Writer commits/s: gateway schema vs plain seed schema.
@@ -215,6 +219,7 @@ pub async fn run(scenario: Scenario, opts: &Opts) -> anyhow::Result<RunReport> {
         Scenario::Fanout
         | Scenario::Spread
         | Scenario::Burst
+        | Scenario::Snapshots
         | Scenario::Resume
         | Scenario::Group => traffic::run(scenario, opts).await?,
         Scenario::Writers => writers::run(opts).await?,

@@ -33,6 +33,9 @@ use crate::{
     writer::{self, Sink, WritePlan, WriteTotals},
 };
 
+/// Instruments in the `snapshots` scenario's book (unless `--snapshot-instruments` says).
+const SNAPSHOT_BOOK: u64 = 500;
+
 struct Sizes {
     clients: usize,
     variants: usize,
@@ -45,6 +48,7 @@ fn sizes(s: Scenario, o: &Opts) -> Sizes {
     let (clients, variants, rate, writers, seconds) = match s {
         Scenario::Spread => (1000, 100, 200.0, 4, 20.0),
         Scenario::Burst => (500, 1, 50.0, 4, 20.0),
+        Scenario::Snapshots => (100, 1, 10.0, 1, 10.0),
         Scenario::Resume => (1000, 1, 100.0, 2, 6.0),
         Scenario::Group => (600, 1, 100.0, 4, 15.0),
         _ => (1000, 1, 200.0, 4, 20.0),
@@ -113,8 +117,15 @@ async fn body(
         rate: sz.rate,
         seconds: sz.seconds,
         hold_ms: opts.hold_ms,
-        snapshot_every: opts.snapshot_every,
-        snapshot_instruments: opts.snapshot_instruments,
+        snapshot_every: if scenario == Scenario::Snapshots {
+            1
+        } else {
+            opts.snapshot_every
+        },
+        snapshot_instruments: match (scenario, opts.snapshot_instruments) {
+            (Scenario::Snapshots, 0) => SNAPSHOT_BOOK,
+            (_, n) => n,
+        },
         snapshot_changed: opts.snapshot_changed,
         burst_every_s: if scenario == Scenario::Burst {
             opts.burst_every
