@@ -32,6 +32,8 @@ pub mod protocol;
 mod subscribe;
 mod variant;
 
+pub use subscribe::RESUME_MAX_BYTES;
+
 use std::{sync::Arc, time::Duration};
 
 use socketioxide::{SocketIo, handler::ConnectHandler, layer::SocketIoLayer};

@@ -21,6 +21,23 @@ use crate::{bus::PublishedEvent, store::EventQuery};
 
 /// Attempts before a subscribe gives up because the ring keeps moving past its database read.
 const ATTEMPTS: usize = 4;
+/// Most bytes of event JSON in one ack (beyond it the ack is `truncated`, the client pages the
+/// rest over REST), besides `--resume-cap` events: a client library may refuse a large websocket
+/// message (aiohttp: 4 MiB), and a mass resume of large events would otherwise hold
+/// `resume_cap` × event size per socket. At least nothing, never a partial event.
+pub const RESUME_MAX_BYTES: usize = 1024 * 1024;
+
+/// How many of `events` (from the first) fit in `budget` bytes of event JSON.
+fn fitting(events: &[Arc<PublishedEvent>], budget: usize) -> usize {
+    let mut bytes = 0;
+    events
+        .iter()
+        .take_while(|p| {
+            bytes += p.json.get().len() + 1;
+            bytes <= budget
+        })
+        .count()
+}
 
 #[derive(Serialize)]
 struct SubscribeAck<'a> {
@@ -169,6 +186,11 @@ impl Hub {
                     collected.truncate(cap);
                     truncated = true;
                 }
+            }
+            let fit = fitting(&collected, RESUME_MAX_BYTES);
+            if fit < collected.len() {
+                collected.truncate(fit);
+                truncated = true;
             }
             let snapshots = self.snapshots(variant, req.instance_id.as_ref().map(|i| i.as_str()));
             let payload = SubscribeAck {

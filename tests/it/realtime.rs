@@ -23,6 +23,7 @@ backend_tests!(
     slow_client_is_cut_off_others_keep_up,
     bad_requests_get_error_acks,
     symbol_filter_instance_filter_and_polling,
+    resume_ack_is_bounded_in_bytes,
 );
 
 const LONG: Duration = Duration::from_secs(120);
@@ -210,6 +211,60 @@ async fn resume_after_disconnect_restart_and_cap(b: Backend) {
     c3.close().await;
     app.stop().await;
     db.drop_db().await;
+}
+
+async fn resume_ack_is_bounded_in_bytes(b: Backend) {
+    // 100 events of ~32 KB (3.2 MB) and a resume from seq 0: within --resume-cap (1000), but the
+    // ack stops at RESUME_MAX_BYTES of event JSON, says `truncated`, and REST pages the rest.
+    let app = spawn_app_with(TestDb::create(b).await, |_| {}).await;
+    let w = Writer::connect(&app.db, 1).await;
+    let v = unique("rb");
+    let pad = "x".repeat(32 * 1024);
+    for n in 0..100 {
+        let mut e = ev(&v, n, "rb2405.SHFE");
+        e.payload = json!({"n": n, "pad": pad}).to_string();
+        w.event(&e).await;
+    }
+    wait_for("the gateway to hold the 100 events", LONG, || async {
+        let (_, o) = app.get("/api/overview").await;
+        o["variants"]
+            .as_array()?
+            .iter()
+            .any(|x| x["variant"] == v.as_str() && x["last_seq"] == 100)
+            .then_some(())
+    })
+    .await;
+    let c = Sio::connect(&app.base).await;
+    let ack = c.subscribe(json!({"variant": v, "since_seq": 0})).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(
+        ack["truncated"], true,
+        "3.2 MB of events is over the byte bound"
+    );
+    let mut got = ack["events"].as_array().cloned().unwrap_or_default();
+    let bytes: usize = got.iter().map(|e| e.to_string().len() + 1).sum();
+    assert!(
+        !got.is_empty() && bytes <= signalgate::realtime::RESUME_MAX_BYTES,
+        "{} events, {bytes} bytes in the ack",
+        got.len()
+    );
+    assert!(got.len() < 100);
+    while got.last().map_or(0, seq) < 100 {
+        let after = got.last().map_or(0, seq);
+        let (_, page) = app
+            .get(&format!("/api/events/{v}?after_seq={after}&limit=40"))
+            .await;
+        let page = page["events"].as_array().cloned().unwrap_or_default();
+        assert!(!page.is_empty());
+        got.extend(page);
+    }
+    assert_exact(
+        &got,
+        &(1..=100).collect::<Vec<_>>(),
+        "byte-bounded ack + REST",
+    );
+    c.close().await;
+    app.finish().await;
 }
 
 async fn slow_client_is_cut_off_others_keep_up(b: Backend) {

@@ -147,23 +147,32 @@ def test_slow_consumer_is_cut_off_and_resumes(db: TestDb, tmp_path: Path) -> Non
 
 
 def test_resume_ack_over_4_mib_is_taken(db: TestDb, tmp_path: Path) -> None:
-    # 300 events of 16 KiB, all numbered, then a subscribe from seq 0: one ack of ~5 MiB.
-    # aiohttp refuses websocket messages over 4 MiB by default; the reader lifts the limit
-    # (max_message_size), else it would fail this subscribe on every reconnect, forever.
+    # 8 snapshots of ~640 KiB (every snapshot of the variant travels in the ack) and 300 events
+    # of 16 KiB (the gateway bounds an ack's events to 1 MiB: the rest comes over REST): one ack
+    # of over 5 MiB. aiohttp refuses websocket messages over 4 MiB by default; the reader lifts
+    # the limit (max_message_size), else it would fail this subscribe on every reconnect, forever.
     gw = Gateway(db.url, tmp_path / "gw.log").start()
     variant = "py_big_ack"
 
     async def body() -> None:
-        with Writer(db.url) as w:
+        with Writer(db.url, snapshot_interval=0) as w:
+            for i in range(8):
+                w.snapshot(variant, f"inst{i}", {"i": i, "book": "y" * 640 * 1024})
             keys = write(w, variant, "big", 300, "x" * 16 * 1024)
-        wait_until(lambda: gw.last_seq(variant) >= 300, "the gateway to hold the 300 events")
+        wait_until(lambda: gw.last_seq(variant) >= 300
+                   and len(_rest_snapshots(gw, variant)) == 8, "the gateway to hold it all")
         got: List[Dict[str, Any]] = []
+        snaps: List[Dict[str, Any]] = []
         async with Reader(gw.url, reconnect_delay=0.1) as r:
-            ack = await asyncio.wait_for(r.subscribe(variant, on_event=got.append, since_seq=0),
-                                         DEADLINE)
-            assert len(ack["events"]) == 300 and not ack["truncated"], "one ack with every event"
-            assert_exactly_once(got, keys, "a 5 MiB resume ack")
+            ack = await asyncio.wait_for(
+                r.subscribe(variant, on_event=got.append, on_snapshot=snaps.append, since_seq=0),
+                DEADLINE)
+            assert len(json.dumps(ack)) > 5 * 1024 * 1024, "an ack over 5 MiB"
+            assert ack["truncated"] and len(ack["events"]) < 300, "events bounded to 1 MiB"
+            assert len(snaps) == 8
+            assert_exactly_once(got, keys, "a 5 MiB ack + the REST gap fill")
             assert r.stats["connects"] == 1, "taken on the first connection"
+            assert r.stats["gap_fills"] == 1
 
     run(body, gw.stop)
 

@@ -143,9 +143,9 @@ class Reader:
     :param on_disconnect: called with the reason after each lost connection.
     :param ack_timeout: seconds to wait for an ``unsubscribe`` ack and for a connect.
     :param max_message_size: the largest websocket message accepted, in bytes (``0``: no
-        limit, the default, as in browsers). A resume ack holds up to ``--resume-cap`` events
-        and every snapshot of the variant, so it can be many megabytes; aiohttp's own default
-        (4 MiB) made such a reader fail the same resubscribe forever.
+        limit, the default, as in browsers). A subscribe ack holds every snapshot of the variant
+        (and up to 1 MiB of events), so it can be many megabytes; aiohttp's own default (4 MiB)
+        made such a reader fail the same resubscribe forever.
     """
 
     def __init__(
