@@ -10,6 +10,7 @@ use crate::{
     backend_tests,
     common::{
         Backend, TestDb,
+        app::TestApp,
         proxy::Proxy,
         sio::{Mode, Msg, Sio, seq},
         spawn_app, spawn_app_with, unique, wait_for,
@@ -194,15 +195,7 @@ async fn resume_after_disconnect_restart_and_cap(b: Backend) {
     assert_eq!(got.len(), 40);
     let head = ack["seq"].as_i64().expect("seq");
     assert_eq!(head, 450);
-    while seq(got.last().expect("events")) < head {
-        let after = seq(got.last().expect("events"));
-        let (_, page) = app
-            .get(&format!("/api/events/{v}?after_seq={after}&limit=100"))
-            .await;
-        let page = page["events"].as_array().cloned().unwrap_or_default();
-        assert!(!page.is_empty());
-        got.extend(page);
-    }
+    page_rest(&app, &v, &mut got, head).await;
     assert_exact(
         &got,
         &(1..=450).collect::<Vec<_>>(),
@@ -211,6 +204,22 @@ async fn resume_after_disconnect_restart_and_cap(b: Backend) {
     c3.close().await;
     app.stop().await;
     db.drop_db().await;
+}
+
+/// Completes a truncated ack's `got` over REST, page by page, up to `head` (as clients do).
+async fn page_rest(app: &TestApp, v: &str, got: &mut Vec<Value>, head: i64) {
+    while got.last().map_or(0, seq) < head {
+        let after = got.last().map_or(0, seq);
+        let (_, page) = app
+            .get(&format!("/api/events/{v}?after_seq={after}&limit=40"))
+            .await;
+        let page = page["events"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !page.is_empty(),
+            "REST page after {after} is empty before {head}"
+        );
+        got.extend(page);
+    }
 }
 
 async fn resume_ack_is_bounded_in_bytes(b: Backend) {
@@ -249,15 +258,7 @@ async fn resume_ack_is_bounded_in_bytes(b: Backend) {
         got.len()
     );
     assert!(got.len() < 100);
-    while got.last().map_or(0, seq) < 100 {
-        let after = got.last().map_or(0, seq);
-        let (_, page) = app
-            .get(&format!("/api/events/{v}?after_seq={after}&limit=40"))
-            .await;
-        let page = page["events"].as_array().cloned().unwrap_or_default();
-        assert!(!page.is_empty());
-        got.extend(page);
-    }
+    page_rest(&app, &v, &mut got, 100).await;
     assert_exact(
         &got,
         &(1..=100).collect::<Vec<_>>(),
