@@ -58,26 +58,39 @@ def assert_exactly_once(got: List[Dict[str, Any]], keys: List[str], what: str) -
     assert sorted(got_keys) == sorted(keys), f"{what}: lost or foreign events"
 
 
+class KeepWriting:
+    """Writes batches of 5 events of ``variant`` in a thread until stopped (keys: ``written``)."""
+
+    def __init__(self, w: Writer, variant: str, written: List[str]) -> None:
+        self._stop = threading.Event()
+
+        def loop() -> None:
+            n = 0
+            while not self._stop.is_set():
+                written.extend(write(w, variant, f"b{n}", 5))
+                n += 1
+                self._stop.wait(0.01)  # pacing of the load, not synchronisation
+
+        self._thread = threading.Thread(target=loop)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops writing and waits for the last batch to be committed."""
+        self._stop.set()
+        self._thread.join()
+
+
 def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Path) -> None:
     gw = Gateway(db.url, tmp_path / "gw.log").start()
     w = Writer(db.url)
     variant = "py_restart"
     written: List[str] = []
-    stop = threading.Event()
-
-    def keep_writing() -> None:
-        n = 0
-        while not stop.is_set():
-            written.extend(write(w, variant, f"b{n}", 5))
-            n += 1
-            stop.wait(0.01)  # pacing of the load, not synchronisation
 
     async def body() -> None:
         got: List[Dict[str, Any]] = []
         async with Reader(gw.url, reconnect_delay=0.1, reconnect_max_delay=0.5) as r:
             await r.subscribe(variant, on_event=got.append, since_seq=0)
-            writer = threading.Thread(target=keep_writing)
-            writer.start()
+            writing = KeepWriting(w, variant, written)
             try:
                 await until(lambda: len(got) >= 50, "the first events")
                 gw.stop(signal.SIGKILL)  # a crash: the connection just ends
@@ -91,8 +104,7 @@ def test_exactly_once_through_crash_restart_and_sigterm(db: TestDb, tmp_path: Pa
                 count = len(got)
                 await until(lambda: len(got) >= count + 50, "events after the second start")
             finally:
-                stop.set()
-                await asyncio.to_thread(writer.join)
+                await asyncio.to_thread(writing.stop)
             await until(lambda: len(got) >= len(written), f"all {len(written)} events")
             assert_exactly_once(got, written, "through a crash and a SIGTERM")
             assert "server_shutdown" in r.disconnect_reasons
@@ -352,14 +364,6 @@ def test_batch_and_plain_subscribers_get_every_event_once_through_restarts(db: T
     w = Writer(db.url)
     variant = "py_batch"
     written: List[str] = []
-    stop = threading.Event()
-
-    def keep_writing() -> None:
-        n = 0
-        while not stop.is_set():
-            written.extend(write(w, variant, f"b{n}", 5))
-            n += 1
-            stop.wait(0.01)  # pacing of the load, not synchronisation
 
     async def body() -> None:
         batched: List[Dict[str, Any]] = []
@@ -377,8 +381,7 @@ def test_batch_and_plain_subscribers_get_every_event_once_through_restarts(db: T
         async with Reader(gw.url, **opts) as rb, Reader(gw.url, **opts) as rp:
             await rb.subscribe(variant, on_event=batched.append, since_seq=0, batch=True)
             await rp.subscribe(variant, on_event=plain.append, since_seq=0)
-            writer = threading.Thread(target=keep_writing)
-            writer.start()
+            writing = KeepWriting(w, variant, written)
             try:
                 for sig, connects in ((signal.SIGKILL, 2), (signal.SIGTERM, 3)):
                     await fifty_more("events before the stop")
@@ -390,8 +393,7 @@ def test_batch_and_plain_subscribers_get_every_event_once_through_restarts(db: T
                     await fifty_more("events after the restart")
                     assert rb.stats["batches"] > batches, "batch: true sent again on resubscribe"
             finally:
-                stop.set()
-                await asyncio.to_thread(writer.join)
+                await asyncio.to_thread(writing.stop)
             await until(lambda: len(batched) >= len(written) and len(plain) >= len(written),
                         f"all {len(written)} events on both readers")
             assert_exactly_once(batched, written, "batch subscriber")
