@@ -27,11 +27,13 @@ const ATTEMPTS: usize = 4;
 /// `resume_cap` × event size per socket. At least nothing, never a partial event.
 pub const RESUME_MAX_BYTES: usize = 1024 * 1024;
 
-/// How many of `events` (from the first) fit in `budget` bytes of event JSON.
-fn fitting(events: &[Arc<PublishedEvent>], budget: usize) -> usize {
+/// How many of `events` (from the first) fit in an ack: at most `cap` events and `budget` bytes
+/// of event JSON.
+fn fitting(events: &[Arc<PublishedEvent>], cap: usize, budget: usize) -> usize {
     let mut bytes = 0;
     events
         .iter()
+        .take(cap)
         .take_while(|p| {
             bytes += p.json.get().len() + 1;
             bytes <= budget
@@ -171,25 +173,22 @@ impl Hub {
             }
             let head = st.history.head();
             collected.retain(|p| p.seq <= head);
-            let mut truncated = false;
-            if db_full || collected.len() > cap {
-                truncated = true;
-                collected.truncate(cap);
-            } else if let Some(c) = cursor {
+            // A full database read has more behind it; otherwise the ring adds the rest.
+            let mut truncated = db_full;
+            if !db_full
+                && collected.len() <= cap
+                && let Some(c) = cursor
+            {
                 let last = collected.last().map_or(c, |p| p.seq).max(c);
                 let Some(tail) = st.history.since(last) else {
                     drop(st);
                     continue; // the ring moved past what we read; read more
                 };
                 collected.extend(tail.filter(|p| wanted(p)).cloned());
-                if collected.len() > cap {
-                    collected.truncate(cap);
-                    truncated = true;
-                }
             }
-            let fit = fitting(&collected, RESUME_MAX_BYTES);
-            if fit < collected.len() {
-                collected.truncate(fit);
+            let keep = fitting(&collected, cap, RESUME_MAX_BYTES);
+            if keep < collected.len() {
+                collected.truncate(keep);
                 truncated = true;
             }
             let snapshots = self.snapshots(variant, req.instance_id.as_ref().map(|i| i.as_str()));
